@@ -1,0 +1,67 @@
+"""shardrun: batch inference over very large datasets, Azure ML ParallelRunStep's way.
+
+Public names are imported lazily, so that ``import shardrun`` stays fast and never imports
+pandas, Ray or the dashboard until they are used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # running a job
+    "ParallelRunConfig": "shardrun.config",
+    "PipelineParameter": "shardrun.parameters",
+    "run_parallel": "shardrun.runs",
+    "resume": "shardrun.runs",
+    "RunResult": "shardrun.runs",
+    # the entry script's helpers
+    "EntryScript": "shardrun.entry_script",
+    "MiniBatchContext": "shardrun.entry_script",
+    # data and models
+    "Workspace": "shardrun.workspace",
+    "Dataset": "shardrun.datasets",
+    "FileDataset": "shardrun.datasets",
+    "DatasetConsumptionConfig": "shardrun.datasets",
+    "Model": "shardrun.models",
+    # errors
+    "ShardrunError": "shardrun.errors",
+    "ConfigError": "shardrun.errors",
+    "EntryScriptError": "shardrun.errors",
+    "ErrorThresholdExceeded": "shardrun.errors",
+    "RunNotFound": "shardrun.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from shardrun.config import ParallelRunConfig
+    from shardrun.datasets import Dataset, DatasetConsumptionConfig, FileDataset
+    from shardrun.entry_script import EntryScript, MiniBatchContext
+    from shardrun.errors import (
+        ConfigError,
+        EntryScriptError,
+        ErrorThresholdExceeded,
+        RunNotFound,
+        ShardrunError,
+    )
+    from shardrun.models import Model
+    from shardrun.parameters import PipelineParameter
+    from shardrun.runs import RunResult, resume, run_parallel
+    from shardrun.workspace import Workspace
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shardrun' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,0 +1,159 @@
+"""The ``shardrun`` command: a thin client of the Python API.
+
+``shardrun run JOB.yaml`` prints the run id on its first line and the output path on its
+last; it exits 0 when the run Completed, 1 when it Failed, 130 when it was Canceled and 2
+for a usage or config error. ``shardrun resume RUN`` behaves the same.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, NoReturn, ParamSpec, TypeVar
+
+import click
+
+from shardrun.errors import ConfigError, EntryScriptError, RunNotFound
+
+P = ParamSpec("P")
+R = TypeVar("R")
+EXIT_CODES = {"Completed": 0, "Failed": 1, "Canceled": 130}
+
+workspace_option = click.option(
+    "--workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Workspace folder (default: $SHARDRUN_WORKSPACE, else ./shardrun-workspace).",
+)
+
+
+def _user_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn a user's mistake into one line on stderr and exit status 2 (no traceback)."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, EntryScriptError, RunNotFound) as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def _cancel_on_sigterm() -> None:
+    def handler(signum: int, frame: object) -> NoReturn:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _finish(result: Any) -> NoReturn:
+    click.echo(str(result))
+    click.echo(str(result.output_file or result.output_dir))
+    sys.exit(EXIT_CODES.get(result.status, 1))
+
+
+@click.group()
+@click.version_option(package_name="shardrun")
+def main() -> None:
+    """shardrun: run an entry script over a large dataset in parallel (Azure ML
+    ParallelRunStep's contract, on this machine or a Ray cluster)."""
+
+
+@main.command()
+@click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
+@workspace_option
+@click.option("--run-id", default=None, help="Name of the new run (default: generated).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a job key, e.g. --set mini_batch_size=20 --set retry_settings.timeout=30.")  # fmt: skip
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@_user_errors
+def run(job: Path, workspace: Path | None, run_id: str | None, overrides: tuple[str, ...],
+        progress: bool) -> None:  # fmt: skip
+    """Run the parallel job described by JOB (a YAML file)."""
+    from shardrun.datasets import Dataset
+    from shardrun.jobspec import load_job
+    from shardrun.runs import new_run_id, run_parallel
+
+    spec = load_job(job, overrides)
+    run_id = run_id or new_run_id(spec.config, spec.name)
+    click.echo(run_id)
+    inputs = Dataset.File.from_files(list(spec.inputs)).as_named_input(spec.input_name)
+    _cancel_on_sigterm()
+    result = run_parallel(spec.config, inputs, spec.output, workspace=workspace, run_id=run_id,
+                          arguments=list(spec.arguments), show_progress=progress)  # fmt: skip
+    _finish(result)
+
+
+@main.command()
+@click.argument("run_id")
+@workspace_option
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@_user_errors
+def resume(run_id: str, workspace: Path | None, progress: bool) -> None:
+    """Continue RUN_ID: done mini-batches are not run again."""
+    from shardrun.runs import resume as resume_run
+
+    click.echo(run_id)
+    _cancel_on_sigterm()
+    _finish(resume_run(run_id, workspace=workspace, show_progress=progress))
+
+
+@main.command()
+@workspace_option
+@_user_errors
+def runs(workspace: Path | None) -> None:
+    """List the runs of the workspace, newest first."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from shardrun.runs import list_runs
+
+    table = Table("run", "status", "created", "mini-batches", "items ok", "items failed")
+    for record in list_runs(workspace):
+        counts = record.get("counts") or {}
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.get("created", 0)))
+        table.add_row(record["run_id"], record["status"], created, str(counts.get("total", "")),
+                      str(counts.get("succeeded_items", "")), str(counts.get("failed_items", "")))  # fmt: skip
+    Console().print(table)
+
+
+@main.command()
+@click.argument("run_id")
+@workspace_option
+@_user_errors
+def show(run_id: str, workspace: Path | None) -> None:
+    """Show one run's record: status, config, counts, paths."""
+    from shardrun.runs import read_record
+    from shardrun.workspace import resolve_workspace
+
+    run_dir = resolve_workspace(workspace).run_dir(run_id)
+    record = read_record(run_dir)
+    click.echo(json.dumps({**record, "run_dir": str(run_dir)}, indent=2))
+
+
+@main.command()
+@click.argument("run_id")
+@workspace_option
+@click.option("--errors", is_flag=True, help="Also print logs/job_error.txt.")
+@_user_errors
+def logs(run_id: str, workspace: Path | None, errors: bool) -> None:
+    """Print a run's verdict and progress (and grouped errors with --errors)."""
+    from shardrun.runs import read_record
+    from shardrun.workspace import resolve_workspace
+
+    run_dir = resolve_workspace(workspace).run_dir(run_id)
+    read_record(run_dir)
+    names = ["job_progress_overview.txt", "job_result.txt"] + (["job_error.txt"] if errors else [])
+    for name in names:
+        path = run_dir / "logs" / name
+        if path.exists():
+            click.echo(f"--- {path}")
+            click.echo(path.read_text().rstrip())
+    click.echo(f"--- worker logs: {run_dir / 'logs' / 'user'}")

@@ -1,0 +1,1 @@
+"""shardrun's stand-in for the ``azureml`` namespace (only inside shardrun workers)."""

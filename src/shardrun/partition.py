@@ -1,0 +1,144 @@
+"""Cut an input into mini-batch descriptors, lazily.
+
+A descriptor names data and never holds it. Listing an input streams ``(path, size)``
+pairs; they are sorted outside Python's memory (a temporary SQLite database spills to disk),
+so that a million-file folder never sits in memory as a million Python objects, and the
+mini-batches come out in a deterministic order: sorted by path.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterable, Iterator
+from itertools import islice
+
+import fsspec
+
+from shardrun.config import MiniBatchSize
+from shardrun.datastores import is_url
+from shardrun.errors import ConfigError
+from shardrun.types import MiniBatch
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+def iter_files(paths: Iterable[str]) -> Iterator[tuple[str, int]]:
+    """Stream ``(path, size)`` for every file that ``paths`` name.
+
+    A path may be a file, a folder (listed recursively) or a glob (``**`` recurses), local
+    or any fsspec URL. Local results are absolute paths.
+
+    Raises:
+        ConfigError: A path that is not a glob does not exist.
+    """
+    for path in paths:
+        if is_url(path):
+            yield from _iter_remote(path)
+        else:
+            yield from _iter_local(path.removeprefix("file://"))
+
+
+def _iter_local(path: str) -> Iterator[tuple[str, int]]:
+    path = os.path.abspath(os.path.expanduser(path))
+    if _GLOB_CHARS.intersection(path):
+        for match in glob.iglob(path, recursive=True):
+            if os.path.isdir(match):
+                yield from _walk_local(match)
+            else:
+                yield match, os.stat(match).st_size
+    elif os.path.isdir(path):
+        yield from _walk_local(path)
+    elif os.path.isfile(path):
+        yield path, os.stat(path).st_size
+    else:
+        raise ConfigError(f"input path {path!r} does not exist; give a file, a folder or a glob")
+
+
+def _walk_local(folder: str) -> Iterator[tuple[str, int]]:
+    stack = [folder]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir():
+                    stack.append(entry.path)
+                elif entry.is_file():
+                    yield entry.path, entry.stat().st_size
+
+
+def _iter_remote(url: str) -> Iterator[tuple[str, int]]:
+    fs, root = fsspec.core.url_to_fs(url)
+    protocol = url.split("://", 1)[0]
+    if _GLOB_CHARS.intersection(root):
+        found = fs.glob(root, detail=True)
+        for name, info in found.items():
+            if info.get("type") == "directory":
+                yield from _walk_remote(fs, protocol, name)
+            else:
+                yield f"{protocol}://{name}", int(info.get("size") or 0)
+        return
+    if not fs.exists(root):
+        raise ConfigError(f"input path {url!r} does not exist; give a file, a folder or a glob")
+    if fs.isdir(root):
+        yield from _walk_remote(fs, protocol, root)
+    else:
+        yield url, int(fs.size(root) or 0)
+
+
+def _walk_remote(fs: fsspec.AbstractFileSystem, protocol: str, root: str) -> Iterator[tuple[str, int]]:
+    for folder, _dirs, files in fs.walk(root, detail=True):
+        for name, info in files.items():
+            yield f"{protocol}://{folder.rstrip('/')}/{name}", int(info.get("size") or 0)
+
+
+def sorted_unique(files: Iterable[tuple[str, int]], chunk: int = 10_000) -> Iterator[tuple[str, int]]:
+    """Sort ``(path, size)`` pairs by path and drop repeats, spilling to a temporary file."""
+    with tempfile.TemporaryDirectory(prefix="shardrun-sort-") as tmp:
+        db = sqlite3.connect(os.path.join(tmp, "sort.sqlite"))
+        try:
+            db.execute("PRAGMA journal_mode=OFF")
+            db.execute("PRAGMA synchronous=OFF")
+            db.execute("CREATE TABLE f (path TEXT PRIMARY KEY, size INTEGER) WITHOUT ROWID")
+            iterator = iter(files)
+            while rows := list(islice(iterator, chunk)):
+                db.executemany("INSERT OR IGNORE INTO f VALUES (?, ?)", rows)
+                db.commit()
+            yield from db.execute("SELECT path, size FROM f ORDER BY path")
+        finally:
+            db.close()
+
+
+def group_files(
+    files: Iterable[tuple[str, int]],
+    size: MiniBatchSize,
+    input_name: str,
+    first_index: int = 0,
+) -> Iterator[MiniBatch]:
+    """Group sorted files into mini-batches of ``size.count`` files or about ``size.bytes``.
+
+    With a byte size, files are added until the next one would pass the size; a file larger
+    than the size is a mini-batch of its own.
+    """
+    index = first_index
+    batch: list[str] = []
+    batch_bytes = 0
+    for path, nbytes in files:
+        full = size.count is not None and len(batch) >= size.count
+        over = size.bytes is not None and batch and batch_bytes + nbytes > size.bytes
+        if full or over:
+            yield MiniBatch(index, input_name, tuple(batch), len(batch), batch_bytes)
+            index += 1
+            batch, batch_bytes = [], 0
+        batch.append(path)
+        batch_bytes += nbytes
+    if batch:
+        yield MiniBatch(index, input_name, tuple(batch), len(batch), batch_bytes)
+
+
+def plan_files(
+    paths: Iterable[str], size: MiniBatchSize, input_name: str, first_index: int = 0
+) -> Iterator[MiniBatch]:
+    """List, sort and group the files of one file input into mini-batches."""
+    return group_files(sorted_unique(iter_files(paths)), size, input_name, first_index)

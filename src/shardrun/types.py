@@ -1,0 +1,173 @@
+"""The messages that travel between the scheduler, a backend and its workers.
+
+All of them are frozen, picklable dataclasses with no behaviour: they cross process
+boundaries (pipes for the local backend, Ray's object store for the Ray backend)::
+
+    scheduler --Task--> backend --Task--> worker
+    scheduler <--Event-- backend <--Event-- worker
+        Event = WorkerReady | WorkerFailed | Started | BatchResult | WorkerExited
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+#: How a mini-batch's data is named: a list of files, or a slice of one tabular file.
+BatchKind = Literal["files", "csv", "jsonl", "parquet"]
+
+
+@dataclass(frozen=True, slots=True)
+class MiniBatch:
+    """One call of ``run()``: it names its data and never holds it.
+
+    Attributes:
+        index: Position in dataset order; the append_row file follows it.
+        input_name: The input (dataset) this mini-batch was cut from.
+        kind: ``"files"`` (``run`` gets a list of local paths) or a tabular format.
+        files: The files, in order. A tabular mini-batch names exactly one file.
+        items: Items known when planning (files), or -1 when only the worker can count
+            them (records of a byte range).
+        size: Bytes of data this mini-batch covers, as planned.
+        start: Tabular only: first byte (csv/jsonl) or first row (parquet).
+        stop: Tabular only: end byte or end row, exclusive; -1 means the end of the file.
+        row_groups: Parquet only: the row groups to read.
+        partition_key_value: The ``partition_keys`` values of this mini-batch, if any.
+    """
+
+    index: int
+    input_name: str
+    files: tuple[str, ...]
+    items: int
+    size: int = 0
+    kind: BatchKind = "files"
+    start: int = 0
+    stop: int = -1
+    row_groups: tuple[int, ...] = ()
+    partition_key_value: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One attempt at one mini-batch, as handed to a worker."""
+
+    batch: MiniBatch
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """An exception raised in a worker, reduced to text so that it always pickles."""
+
+    type: str
+    message: str
+    traceback: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerReady:
+    """A worker imported the entry script and its ``init()`` returned."""
+
+    worker: int
+    pid: int
+    name: str
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerFailed:
+    """A worker could not start: the entry script did not import, or ``init()`` raised.
+
+    ``phase`` is ``"import"`` (fatal for the run: every worker would fail the same way)
+    or ``"init"`` (retried on a fresh process, within Azure's limits).
+    """
+
+    worker: int
+    phase: Literal["import", "init"]
+    error: ErrorInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A worker is about to call ``run()`` for this attempt: its timeout starts now."""
+
+    worker: int
+    index: int
+    attempt: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """The outcome of one attempt, sent once its output part is durable on disk.
+
+    Attributes:
+        total: Items the mini-batch held (files, or records the worker read).
+        succeeded: ``min(len(result), total)``; the rest counts as failed items.
+        rows: Output rows written to ``part`` (may exceed ``succeeded``).
+        part: The output part's path, or None (summary_only, or an error).
+        error: The exception, if ``run()`` or reading the data raised.
+        columns: Column names of a DataFrame result, to check that parts agree.
+        started / ended: Wall-clock times of the attempt; ``run_seconds`` is time in
+            ``run()``, ``cpu_seconds`` the worker's CPU time for the attempt.
+    """
+
+    worker: int
+    index: int
+    attempt: int
+    total: int
+    succeeded: int
+    rows: int = 0
+    part: str | None = None
+    error: ErrorInfo | None = None
+    columns: tuple[str, ...] | None = None
+    started: float = 0.0
+    ended: float = 0.0
+    run_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerExited:
+    """A worker process ended; ``expected`` is False for a crash or a kill."""
+
+    worker: int
+    exitcode: int | None
+    expected: bool
+
+
+Event = Union[WorkerReady, WorkerFailed, Started, BatchResult, WorkerExited]
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a worker process needs to host the entry script (same for all workers).
+
+    Attributes:
+        entry_script: Absolute path of the user's script.
+        source_directory: Folder put first on ``sys.path`` (the script's folder if unset).
+        arguments: Extra command-line arguments, appended to the worker's ``sys.argv``.
+        environment: Variables set in the worker before the script is imported.
+        run_dir: The run's folder (logs, parts).
+        output_dir: ``AZUREML_BI_OUTPUT_PATH``.
+        output_action: ``"append_row"`` or ``"summary_only"``.
+        append_row_format: How a part encodes results (``"text"`` is Azure's format).
+        logging_level: Level of ``EntryScript().logger`` and the root logger.
+        input_options: Per input name, how the worker reads tabular data.
+        mini_batch_format: ``"pandas"`` or ``"arrow"`` for tabular mini-batches.
+        workspace: The workspace folder (for ``Model.get_model_path``).
+    """
+
+    entry_script: str
+    source_directory: str
+    run_dir: str
+    output_dir: str
+    output_action: str = "append_row"
+    append_row_format: str = "text"
+    arguments: tuple[str, ...] = ()
+    environment: Mapping[str, str] = field(default_factory=dict)
+    logging_level: str = "INFO"
+    input_options: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    mini_batch_format: str = "pandas"
+    workspace: str = ""
