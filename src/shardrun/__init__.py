@@ -35,7 +35,29 @@ _EXPORTS: dict[str, str] = {
     "RunNotFound": "shardrun.errors",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    # running a job
+    "ParallelRunConfig",
+    "PipelineParameter",
+    "RunResult",
+    "resume",
+    "run_parallel",
+    # the entry script's helpers
+    "EntryScript",
+    "MiniBatchContext",
+    # data and models
+    "Dataset",
+    "DatasetConsumptionConfig",
+    "FileDataset",
+    "Model",
+    "Workspace",
+    # errors
+    "ConfigError",
+    "EntryScriptError",
+    "ErrorThresholdExceeded",
+    "RunNotFound",
+    "ShardrunError",
+]
 
 if TYPE_CHECKING:
     from shardrun.config import ParallelRunConfig

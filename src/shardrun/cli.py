@@ -70,12 +70,22 @@ def main() -> None:
 @click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
 @workspace_option
 @click.option("--run-id", default=None, help="Name of the new run (default: generated).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a job key, e.g. --set mini_batch_size=20 --set retry_settings.timeout=30.")  # fmt: skip
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a job key, e.g. --set mini_batch_size=20 --set retry_settings.timeout=30.",
+)
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 @_user_errors
-def run(job: Path, workspace: Path | None, run_id: str | None, overrides: tuple[str, ...],
-        progress: bool) -> None:  # fmt: skip
+def run(
+    job: Path,
+    workspace: Path | None,
+    run_id: str | None,
+    overrides: tuple[str, ...],
+    progress: bool,
+) -> None:
     """Run the parallel job described by JOB (a YAML file)."""
     from shardrun.datasets import Dataset
     from shardrun.jobspec import load_job
@@ -86,8 +96,15 @@ def run(job: Path, workspace: Path | None, run_id: str | None, overrides: tuple[
     click.echo(run_id)
     inputs = Dataset.File.from_files(list(spec.inputs)).as_named_input(spec.input_name)
     _cancel_on_sigterm()
-    result = run_parallel(spec.config, inputs, spec.output, workspace=workspace, run_id=run_id,
-                          arguments=list(spec.arguments), show_progress=progress)  # fmt: skip
+    result = run_parallel(
+        spec.config,
+        inputs,
+        spec.output,
+        workspace=workspace,
+        run_id=run_id,
+        arguments=list(spec.arguments),
+        show_progress=progress,
+    )
     _finish(result)
 
 
@@ -119,8 +136,14 @@ def runs(workspace: Path | None) -> None:
     for record in list_runs(workspace):
         counts = record.get("counts") or {}
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.get("created", 0)))
-        table.add_row(record["run_id"], record["status"], created, str(counts.get("total", "")),
-                      str(counts.get("succeeded_items", "")), str(counts.get("failed_items", "")))  # fmt: skip
+        table.add_row(
+            record["run_id"],
+            record["status"],
+            created,
+            str(counts.get("total", "")),
+            str(counts.get("succeeded_items", "")),
+            str(counts.get("failed_items", "")),
+        )
     Console().print(table)
 
 

@@ -12,11 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shardrun.errors import ConfigError
 from shardrun.datastores import is_url
+from shardrun.errors import ConfigError
 
 
-def _normalise_paths(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> tuple[str, ...]:
+def _normalise_paths(
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+) -> tuple[str, ...]:
     items = [path] if isinstance(path, str | os.PathLike) else list(path)
     if not items:
         raise ConfigError("path must name at least one file, folder or glob; got an empty list")

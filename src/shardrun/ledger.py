@@ -318,8 +318,7 @@ class Ledger:
             )
         elif outcome.state == "failed":
             db.execute(
-                "UPDATE mini_batches SET state='failed', tries=?, total=?, succeeded=0 "
-                "WHERE idx=?",
+                "UPDATE mini_batches SET state='failed', tries=?, total=?, succeeded=0 WHERE idx=?",
                 (r.attempt, outcome.failed_items, r.index),
             )
         else:
@@ -368,7 +367,11 @@ class Ledger:
         All of them by mini-batch then attempt number, or, with ``failed_only``, those that
         raised, timed out or lost their worker, in the order they ended.
         """
-        where, order = ("WHERE a.error_type IS NOT NULL", "a.ended") if failed_only else ("", "a.idx, a.attempt")
+        where, order = (
+            ("WHERE a.error_type IS NOT NULL", "a.ended")
+            if failed_only
+            else ("", "a.idx, a.attempt")
+        )
         cursor = self._db.execute(
             "SELECT a.idx, a.attempt, a.worker, a.status, a.started, a.ended, a.total, "
             "a.succeeded, a.run_seconds, a.cpu_seconds, a.error_type, a.error_message, "
@@ -377,7 +380,20 @@ class Ledger:
         )
         for row in cursor:
             error = ErrorInfo(row[10], row[11] or "", row[12] or "") if row[10] else None
-            yield Attempt(*row[:10], error=error, files=tuple(json.loads(row[13])))
+            yield Attempt(
+                index=row[0],
+                attempt=row[1],
+                worker=row[2],
+                status=row[3],
+                started=row[4],
+                ended=row[5],
+                total=row[6],
+                succeeded=row[7],
+                run_seconds=row[8],
+                cpu_seconds=row[9],
+                error=error,
+                files=tuple(json.loads(row[13])),
+            )
 
     def first_error(self) -> Attempt | None:
         """The first attempt that failed, for messages that must show the real cause."""

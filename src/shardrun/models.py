@@ -63,7 +63,8 @@ class Model:
         """Copy a model file or folder into the workspace as the next version of ``model_name``."""
         if not _NAME.match(model_name):
             raise ConfigError(
-                f"model_name must be letters, digits, '.', '_' or '-' (up to 255); got {model_name!r}"
+                "model_name must be letters, digits, '.', '_' or '-' (up to 255 characters); "
+                f"got {model_name!r}"
             )
         source = Path(model_path)
         if not source.exists():
@@ -77,10 +78,13 @@ class Model:
         else:
             shutil.copy2(source, folder / source.name)
         meta = {
-            "name": model_name, "version": version, "file": source.name,
+            "name": model_name,
+            "version": version,
+            "file": source.name,
             "tags": {str(k): str(v) for k, v in (tags or {}).items()},
-            "description": description, "created": time.time(),
-        }  # fmt: skip
+            "description": description,
+            "created": time.time(),
+        }
         (folder / "model.json").write_text(json.dumps(meta, indent=2))
         return cls(workspace, model_name, version)
 
@@ -88,7 +92,13 @@ class Model:
     def list(workspace: Workspace, name: str | None = None) -> list[Model]:
         """Every registered version (of one model, if ``name`` is given)."""
         root = workspace.models_dir
-        names = [name] if name else sorted(p.name for p in root.iterdir() if p.is_dir()) if root.exists() else []
+        names = (
+            [name]
+            if name
+            else sorted(p.name for p in root.iterdir() if p.is_dir())
+            if root.exists()
+            else []
+        )
         return [Model(workspace, n, v) for n in names for v in _versions(workspace, n)]
 
     @staticmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -87,10 +88,14 @@ class Monitor:
         elapsed = now - self._started
         if self._progress is not None:
             rate = counts.succeeded_items / elapsed if elapsed > 0 else 0.0
-            fields = {"items": f"{counts.succeeded_items:,}", "rate": f"{rate:,.0f} items"}
+            items, per_second = f"{counts.succeeded_items:,}", f"{rate:,.0f} items"
             if self._task is None:
-                self._task = self._progress.add_task(self.run_id, total=counts.total, **fields)
-            self._progress.update(self._task, completed=counts.finished, **fields)
+                self._task = self._progress.add_task(
+                    self.run_id, total=counts.total, items=items, rate=per_second
+                )
+            self._progress.update(
+                self._task, completed=counts.finished, items=items, rate=per_second
+            )
         if now - self._last_overview >= OVERVIEW_EVERY:
             self._last_overview = now
             write_overview(self.logs, self.run_id, "Running", counts, elapsed)
@@ -98,19 +103,25 @@ class Monitor:
             self._last_perf = now
             self._sample(scheduler.ready_workers.values())
 
-    def _sample(self, pids: object) -> None:
+    def _sample(self, pids: Iterable[int]) -> None:
         path = self.logs / "perf" / self.node / "processes_resource_usage.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         new = not path.exists()
         rows = []
-        for pid in pids:  # type: ignore[attr-defined]
+        for pid in pids:
             try:
                 process = self._processes.setdefault(pid, psutil.Process(pid))
                 with process.oneshot():
-                    rows.append((
-                        time.strftime("%Y-%m-%dT%H:%M:%S"), self.node, pid,
-                        process.cpu_percent(), process.memory_info().rss, process.num_threads(),
-                    ))  # fmt: skip
+                    rows.append(
+                        (
+                            time.strftime("%Y-%m-%dT%H:%M:%S"),
+                            self.node,
+                            pid,
+                            process.cpu_percent(),
+                            process.memory_info().rss,
+                            process.num_threads(),
+                        )
+                    )
             except psutil.Error:
                 self._processes.pop(pid, None)
         with open(path, "a", newline="") as handle:

@@ -87,13 +87,17 @@ def _iter_remote(url: str) -> Iterator[tuple[str, int]]:
         yield url, int(fs.size(root) or 0)
 
 
-def _walk_remote(fs: fsspec.AbstractFileSystem, protocol: str, root: str) -> Iterator[tuple[str, int]]:
+def _walk_remote(
+    fs: fsspec.AbstractFileSystem, protocol: str, root: str
+) -> Iterator[tuple[str, int]]:
     for folder, _dirs, files in fs.walk(root, detail=True):
         for name, info in files.items():
             yield f"{protocol}://{folder.rstrip('/')}/{name}", int(info.get("size") or 0)
 
 
-def sorted_unique(files: Iterable[tuple[str, int]], chunk: int = 10_000) -> Iterator[tuple[str, int]]:
+def sorted_unique(
+    files: Iterable[tuple[str, int]], chunk: int = 10_000
+) -> Iterator[tuple[str, int]]:
     """Sort ``(path, size)`` pairs by path and drop repeats, spilling to a temporary file."""
     with tempfile.TemporaryDirectory(prefix="shardrun-sort-") as tmp:
         db = sqlite3.connect(os.path.join(tmp, "sort.sqlite"))

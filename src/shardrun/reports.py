@@ -22,16 +22,32 @@ from shardrun.writer import atomic_write
 MAX_INPUTS_LISTED = 20
 
 CSV_COLUMNS = (
-    "mini_batch_id", "attempt", "node", "process", "start_time", "end_time",
-    "total_items", "succeeded_items", "failed_items", "elapsed_seconds", "process_seconds",
-    "run_method_seconds", "status", "error_category", "error_message", "mini_batch",
-)  # fmt: skip
+    "mini_batch_id",
+    "attempt",
+    "node",
+    "process",
+    "start_time",
+    "end_time",
+    "total_items",
+    "succeeded_items",
+    "failed_items",
+    "elapsed_seconds",
+    "process_seconds",
+    "run_method_seconds",
+    "status",
+    "error_category",
+    "error_message",
+    "mini_batch",
+)
 
 
 def _iso(timestamp: float) -> str:
     if not timestamp:
         return ""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(timestamp)) + f".{int(timestamp % 1 * 1000):03d}"
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(timestamp))
+        + f".{int(timestamp % 1 * 1000):03d}"
+    )
 
 
 def write_processed_csv(ledger: Ledger, logs: Path) -> Path:
@@ -43,13 +59,26 @@ def write_processed_csv(ledger: Ledger, logs: Path) -> Path:
         out.writerow(CSV_COLUMNS)
         for a in ledger.attempts():
             node, _, process = a.worker.rpartition("/")
-            out.writerow((
-                a.index, a.attempt, node, process, _iso(a.started), _iso(a.ended),
-                a.total, a.succeeded, a.total - a.succeeded,
-                f"{a.ended - a.started:.3f}" if a.started else "", f"{a.cpu_seconds:.3f}",
-                f"{a.run_seconds:.3f}", a.status, a.error.type if a.error else "",
-                a.error.message if a.error else "", json.dumps(list(a.files)),
-            ))  # fmt: skip
+            out.writerow(
+                (
+                    a.index,
+                    a.attempt,
+                    node,
+                    process,
+                    _iso(a.started),
+                    _iso(a.ended),
+                    a.total,
+                    a.succeeded,
+                    a.total - a.succeeded,
+                    f"{a.ended - a.started:.3f}" if a.started else "",
+                    f"{a.cpu_seconds:.3f}",
+                    f"{a.run_seconds:.3f}",
+                    a.status,
+                    a.error.type if a.error else "",
+                    a.error.message if a.error else "",
+                    json.dumps(list(a.files)),
+                )
+            )
     return path
 
 
@@ -61,7 +90,9 @@ class _Group:
     more_inputs: int = 0
 
 
-def write_job_error(attempts: Iterable[Attempt], init_errors: Iterable[ErrorInfo], logs: Path) -> Path:
+def write_job_error(
+    attempts: Iterable[Attempt], init_errors: Iterable[ErrorInfo], logs: Path
+) -> Path:
     """``logs/job_error.txt``: errors grouped by type, each with its first traceback."""
     groups: dict[str, _Group] = {}
     for error in init_errors:

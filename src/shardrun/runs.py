@@ -120,7 +120,9 @@ def run_parallel(
     run_id = run_id or new_run_id(config)
     run_dir = ws.run_dir(run_id)
     if run_dir.exists():
-        raise ConfigError(f"run id {run_id!r} already exists in {ws.path}; resume it or pick another")
+        raise ConfigError(
+            f"run id {run_id!r} already exists in {ws.path}; resume it or pick another"
+        )
     output_dir = Path(output).resolve() if output is not None else run_dir / "outputs" / "output"
     record = {
         "run_id": run_id,
@@ -240,9 +242,12 @@ def _execute(
         reports.write_job_result(text, logs)
         reports.write_overview(logs, record["run_id"], verdict.status, counts, elapsed)
         record.update(
-            status=verdict.status, reason=verdict.reason, ended=time.time(),
-            output_file=str(output_file) if output_file else None, counts=counts.__dict__,
-        )  # fmt: skip
+            status=verdict.status,
+            reason=verdict.reason,
+            ended=time.time(),
+            output_file=str(output_file) if output_file else None,
+            counts=counts.__dict__,
+        )
         _write_record(run_dir, record)
     return _result(run_dir, record)
 
@@ -256,7 +261,9 @@ def _schedule(
 ) -> tuple[Verdict, list[Any]]:
     spec = WorkerSpec(
         entry_script=str(config.entry_script_path),
-        source_directory=str(Path(config.source_directory or config.entry_script_path.parent).resolve()),
+        source_directory=str(
+            Path(config.source_directory or config.entry_script_path.parent).resolve()
+        ),
         run_dir=str(run_dir),
         output_dir=record["output_dir"],
         output_action=config.output_action,
@@ -281,8 +288,9 @@ def _schedule(
         or config.append_row_dataframe_header,
     )
     backend = get_backend(record.get("backend", "local"))
-    monitor = Monitor(record["run_id"], run_dir / "logs", show_progress,
-                      config.resource_monitor_interval)  # fmt: skip
+    monitor = Monitor(
+        record["run_id"], run_dir / "logs", show_progress, config.resource_monitor_interval
+    )
     scheduler = Scheduler(ledger, backend, spec, policy, on_progress=monitor)
     with monitor:
         verdict = scheduler.run()
@@ -311,8 +319,12 @@ def _finish_output(
     output_dir.mkdir(parents=True, exist_ok=True)
     destination = output_dir / config.append_row_file_name
     try:
-        merge(ledger.parts(), destination, config.append_row_format,
-              header=config.append_row_dataframe_header)  # fmt: skip
+        merge(
+            ledger.parts(),
+            destination,
+            config.append_row_format,
+            header=config.append_row_dataframe_header,
+        )
     except (OSError, ShardrunError, ValueError) as e:
         return Verdict("Failed", f"merging the output into {destination} failed: {e}", e), None
     shutil.rmtree(run_dir / "parts", ignore_errors=True)

@@ -182,10 +182,16 @@ class Scheduler:
         """Progress so far, including outcomes not yet committed to the ledger."""
         c = self.counts
         return Counts(
-            c.total, c.total - self.done - self.failed, sum(len(s.tasks) for s in self.slots.values()),
-            self.done, self.failed, self.succeeded_items, self.failed_items,
-            self.failed_batches, c.planned_items,
-        )  # fmt: skip
+            c.total,
+            c.total - self.done - self.failed,
+            sum(len(s.tasks) for s in self.slots.values()),
+            self.done,
+            self.failed,
+            self.succeeded_items,
+            self.failed_items,
+            self.failed_batches,
+            c.planned_items,
+        )
 
     @property
     def ready_workers(self) -> dict[int, int]:
@@ -264,8 +270,11 @@ class Scheduler:
             return
         mismatch = self._column_mismatch(result)
         if mismatch:
-            self._finish(Outcome(result, "failed", "COLUMN_MISMATCH", slot.name,
-                                 max(result.total, 1)), task, mismatch)  # fmt: skip
+            self._finish(
+                Outcome(result, "failed", "COLUMN_MISMATCH", slot.name, max(result.total, 1)),
+                task,
+                mismatch,
+            )
             return
         failed = result.total - result.succeeded
         status = "SUCCEEDED" if failed == 0 else "PARTIAL"
@@ -300,16 +309,30 @@ class Scheduler:
                     f"(run_invocation_timeout); {slot.name} was stopped"
                 )
                 error = ErrorInfo("RunTimeout", message, message)
-                result = BatchResult(number, head.batch.index, head.attempt,
-                                     max(head.batch.items, 0), 0, error=error, ended=now)  # fmt: skip
+                result = BatchResult(
+                    number,
+                    head.batch.index,
+                    head.attempt,
+                    max(head.batch.items, 0),
+                    0,
+                    error=error,
+                    ended=now,
+                )
                 self._fail_attempt(head, result, "RUN_TIMEOUT", slot.name)
             elif slot.killed is not None:
                 self._retries.appendleft(head)
             else:
                 message = f"{slot.name} exited with code {event.exitcode} while running run()"
                 error = ErrorInfo("WorkerLost", message, message)
-                result = BatchResult(number, head.batch.index, head.attempt,
-                                     max(head.batch.items, 0), 0, error=error, ended=now)  # fmt: skip
+                result = BatchResult(
+                    number,
+                    head.batch.index,
+                    head.attempt,
+                    max(head.batch.items, 0),
+                    0,
+                    error=error,
+                    ended=now,
+                )
                 self._fail_attempt(head, result, "WORKER_LOST", slot.name)
         slot.killed = None
         slot.state = "gone"
@@ -348,9 +371,12 @@ class Scheduler:
     def _finish(self, outcome: Outcome, task: Task, error: ErrorInfo | None = None) -> None:
         if error is not None and outcome.result.error is None:
             outcome = Outcome(
-                _with_error(outcome.result, error), outcome.state, outcome.status,
-                outcome.worker, outcome.failed_items,
-            )  # fmt: skip
+                _with_error(outcome.result, error),
+                outcome.state,
+                outcome.status,
+                outcome.worker,
+                outcome.failed_items,
+            )
         self.failed_items += outcome.failed_items
         if outcome.state == "done":
             self.done += 1
@@ -420,9 +446,20 @@ def _describe(error: ErrorInfo) -> str:
 
 def _with_error(result: BatchResult, error: ErrorInfo) -> BatchResult:
     return BatchResult(
-        result.worker, result.index, result.attempt, result.total, 0, 0, None, error,
-        result.columns, result.started, result.ended, result.run_seconds, result.cpu_seconds,
-    )  # fmt: skip
+        result.worker,
+        result.index,
+        result.attempt,
+        result.total,
+        0,
+        0,
+        None,
+        error,
+        result.columns,
+        result.started,
+        result.ended,
+        result.run_seconds,
+        result.cpu_seconds,
+    )
 
 
 def remote_error(error: ErrorInfo) -> RemoteError:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 #: How a mini-batch's data is named: a list of files, or a slice of one tabular file.
 BatchKind = Literal["files", "csv", "jsonl", "parquet"]
@@ -137,7 +137,7 @@ class WorkerExited:
     expected: bool
 
 
-Event = Union[WorkerReady, WorkerFailed, Started, BatchResult, WorkerExited]
+Event = WorkerReady | WorkerFailed | Started | BatchResult | WorkerExited
 
 
 @dataclass(frozen=True)

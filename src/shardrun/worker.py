@@ -119,7 +119,7 @@ class Worker:
         try:
             self._module = entry_script.import_entry_script(Path(self.spec.entry_script))
             self._run = entry_script.runner(self._module)
-        except BaseException as e:  # noqa: BLE001 - any import failure is reported
+        except BaseException as e:
             self._log.error("entry script did not import:\n%s", traceback.format_exc())
             return WorkerFailed(self.slot, "import", error_info(e))
         init = getattr(self._module, "init", None)
@@ -127,7 +127,7 @@ class Worker:
         try:
             if callable(init):
                 init()
-        except BaseException as e:  # noqa: BLE001 - init's failure is the user's error
+        except BaseException as e:
             self._log.error("init() failed:\n%s", traceback.format_exc())
             return WorkerFailed(self.slot, "init", error_info(e))
         self._log.info("init() took %.3f s", time.monotonic() - started)
@@ -170,21 +170,37 @@ class Worker:
         except Exception as e:
             self._log.info("mini-batch %d attempt %d failed: %r", batch.index, task.attempt, e)
             return BatchResult(
-                self.slot, batch.index, task.attempt, total, 0, error=error_info(e),
-                started=started, ended=time.time(), cpu_seconds=time.process_time() - cpu,
-            )  # fmt: skip
-        if rows > total:
-            self._log.warning(
-                "run() returned %d rows for %d items; %d counted", rows, total, total
+                self.slot,
+                batch.index,
+                task.attempt,
+                total,
+                0,
+                error=error_info(e),
+                started=started,
+                ended=time.time(),
+                cpu_seconds=time.process_time() - cpu,
             )
+        if rows > total:
+            self._log.warning("run() returned %d rows for %d items; %d counted", rows, total, total)
         self._log.info("mini-batch %d attempt %d done: %d rows", batch.index, task.attempt, rows)
         return BatchResult(
-            self.slot, batch.index, task.attempt, total, min(rows, total), rows, part,
-            columns=columns, started=started, ended=time.time(), run_seconds=run_seconds,
+            self.slot,
+            batch.index,
+            task.attempt,
+            total,
+            min(rows, total),
+            rows,
+            part,
+            columns=columns,
+            started=started,
+            ended=time.time(),
+            run_seconds=run_seconds,
             cpu_seconds=time.process_time() - cpu,
-        )  # fmt: skip
+        )
 
-    def _write(self, task: Task, result: Any, rows: int) -> tuple[str | None, tuple[str, ...] | None]:
+    def _write(
+        self, task: Task, result: Any, rows: int
+    ) -> tuple[str | None, tuple[str, ...] | None]:
         if self.spec.output_action != "append_row" or rows == 0:
             return None, None
         data, columns = writer.encode(result, self.spec.append_row_format)

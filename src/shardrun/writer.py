@@ -173,7 +173,9 @@ def _header_line(columns: tuple[str, ...], fmt: str) -> str:
     return " ".join(columns) + "\n"
 
 
-def _merge_parquet(parts: Iterable[tuple[int, str, tuple[str, ...] | None]], destination: str | Path) -> int:
+def _merge_parquet(
+    parts: Iterable[tuple[int, str, tuple[str, ...] | None]], destination: str | Path
+) -> int:
     import pyarrow.parquet as pq
 
     merged = 0

@@ -19,6 +19,7 @@ driver, which then stops them. A worker whose driver dies exits at once.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -27,6 +28,7 @@ import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
+from typing import Any
 
 from shardrun.backends.base import Backend
 from shardrun.errors import BackendError
@@ -99,7 +101,7 @@ class LocalBackend(Backend):
 
     def events(self, timeout: float | None) -> list[Event]:
         """Wait on every pipe and process sentinel (see :meth:`Backend.events`)."""
-        waitables: dict[object, int] = {}
+        waitables: dict[Any, int] = {}
         for number, slot in self._slots.items():
             if slot.conn_open:
                 waitables[slot.conn] = number
@@ -169,10 +171,8 @@ def _kill_group(pid: int) -> None:
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def _exit_with_driver() -> None:
@@ -208,8 +208,10 @@ def _serve(conn: Connection, spec: WorkerSpec, slot: int, node: str, name: str) 
         if task is None:
             worker.stop()
             break
-        result = worker.process(
-            task, lambda at, t=task: conn.send(Started(slot, t.batch.index, t.attempt, at))
-        )
+
+        def started(at: float, task: Task = task) -> None:
+            conn.send(Started(slot, task.batch.index, task.attempt, at))
+
+        result = worker.process(task, started)
         conn.send(result)
     conn.close()
