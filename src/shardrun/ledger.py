@@ -9,9 +9,9 @@ States of a mini-batch::
 
 Rules that make the output exactly-once:
 
-* A mini-batch becomes ``done`` in the same transaction that records which part file holds
-  its rows, and only after that part was fsynced (the scheduler checks this).
-* Parts of other attempts are never read: the merge follows ``mini_batches.part``.
+* A mini-batch becomes ``done`` in the same transaction that records which bytes of which
+  spill file hold its rows, and only after those bytes were fsynced (the scheduler does it).
+* Bytes of other attempts are never read: the merge follows ``mini_batches.part``.
 * On resume, ``running`` goes back to ``pending``; nothing else changes.
 
 The ledger runs in WAL mode with ``synchronous=NORMAL``: a commit lost to a power cut can only
@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from shardrun.types import BatchResult, ErrorInfo, MiniBatch
+from shardrun.types import BatchResult, ErrorInfo, MiniBatch, Part
 
 SCHEMA_VERSION = 1
 
@@ -51,6 +51,8 @@ _DDL = (
         succeeded INTEGER,
         rows INTEGER,
         part TEXT,
+        part_offset INTEGER,
+        part_length INTEGER,
         columns TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS mini_batches_state ON mini_batches (state, idx)",
@@ -313,8 +315,18 @@ class Ledger:
         if outcome.state == "done":
             db.execute(
                 "UPDATE mini_batches SET state='done', tries=?, total=?, succeeded=?, rows=?, "
-                "part=?, columns=? WHERE idx=?",
-                (r.attempt, r.total, r.succeeded, r.rows, r.part, columns, r.index),
+                "part=?, part_offset=?, part_length=?, columns=? WHERE idx=?",
+                (
+                    r.attempt,
+                    r.total,
+                    r.succeeded,
+                    r.rows,
+                    r.part.path if r.part else None,
+                    r.part.offset if r.part else None,
+                    r.part.length if r.part else None,
+                    columns,
+                    r.index,
+                ),
             )
         elif outcome.state == "failed":
             db.execute(
@@ -343,14 +355,15 @@ class Ledger:
         ).fetchone()
         return Counts(*(int(v) for v in row))
 
-    def parts(self) -> Iterator[tuple[int, str, tuple[str, ...] | None]]:
+    def parts(self) -> Iterator[tuple[int, Part, tuple[str, ...] | None]]:
         """``(index, part, columns)`` of every done mini-batch with output, in index order."""
         cursor = self._db.execute(
-            "SELECT idx, part, columns FROM mini_batches WHERE state='done' AND part IS NOT NULL "
-            "ORDER BY idx"
+            "SELECT idx, part, part_offset, part_length, columns FROM mini_batches "
+            "WHERE state='done' AND part IS NOT NULL ORDER BY idx"
         )
-        for idx, part, columns in cursor:
-            yield int(idx), str(part), tuple(json.loads(columns)) if columns else None
+        for idx, path, offset, length, columns in cursor:
+            part = Part(str(path), int(offset), int(length))
+            yield int(idx), part, tuple(json.loads(columns)) if columns else None
 
     def batch(self, index: int) -> MiniBatch:
         """The descriptor of one mini-batch."""

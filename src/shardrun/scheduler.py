@@ -12,7 +12,7 @@
       BatchResult    → done / retry / failed  ─┐
       WorkerExited   → head task: WorkerLost or RunTimeout; prefetched tasks go back; restart
                                                │
-    group commit: fsync the parts folder once, one ledger transaction for many outcomes
+    group commit: one fsync per spill file touched, one ledger transaction for many outcomes
     thresholds (error_threshold, allowed_failed_count/percent), watchdog, progress
 
 The loop never sleeps: it waits on the backend's events with a timeout set by the nearest
@@ -25,7 +25,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 from shardrun.backends.base import Backend
@@ -49,7 +48,7 @@ from shardrun.types import (
     WorkerReady,
     WorkerSpec,
 )
-from shardrun.writer import fsync_dir
+from shardrun.writer import Syncer
 
 Status = Literal["Completed", "Failed", "Canceled"]
 COMMIT_EVERY = 512
@@ -129,7 +128,7 @@ class Scheduler:
         self._last_progress = time.monotonic()
         self._last_tick = 0.0
         self._columns = next((c for _i, _p, c in ledger.parts() if c is not None), None)
-        self._parts_dir = Path(spec.run_dir) / "parts"
+        self._syncer = Syncer()
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -137,18 +136,19 @@ class Scheduler:
         """Schedule until every mini-batch is done or failed, a threshold trips, or Ctrl-C."""
         self.backend.start(self.spec, self.policy.workers)
         self.slots = {n: _Slot() for n in range(self.policy.workers)}
+        graceful = False
         try:
             verdict = self._loop()
+            graceful = True
         except KeyboardInterrupt:
-            self.backend.shutdown(graceful=False)
-            self._commit()
-            return Verdict("Canceled", "canceled by the user (Ctrl-C)")
+            verdict = Verdict("Canceled", "canceled by the user (Ctrl-C)")
         except ShardrunError as e:
-            self.backend.shutdown(graceful=False)
+            verdict = Verdict("Failed", str(e), e)
+        finally:
+            # Stop workers before the last commit: nothing may change under it.
+            self.backend.shutdown(graceful=graceful)
             self._commit()
-            return Verdict("Failed", str(e), e)
-        self._commit()
-        self.backend.shutdown(graceful=True)
+            self._syncer.close()
         return verdict
 
     def _loop(self) -> Verdict:
@@ -395,8 +395,7 @@ class Scheduler:
     def _commit(self) -> None:
         if not self._outcomes and not self._running:
             return
-        if any(o.state == "done" and o.result.part for o in self._outcomes):
-            fsync_dir(self._parts_dir)
+        self._syncer.sync(o.result.part for o in self._outcomes if o.result.part is not None)
         self.ledger.record(self._running, self._outcomes)
         self._running = []
         self._outcomes = []

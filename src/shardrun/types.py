@@ -66,6 +66,15 @@ class ErrorInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Part:
+    """Where one attempt's output bytes are: a range of a worker's append-only spill file."""
+
+    path: str
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerReady:
     """A worker imported the entry script and its ``init()`` returned."""
 
@@ -100,13 +109,13 @@ class Started:
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
-    """The outcome of one attempt, sent once its output part is durable on disk.
+    """The outcome of one attempt, sent once its output part is written (not yet fsynced).
 
     Attributes:
         total: Items the mini-batch held (files, or records the worker read).
         succeeded: ``min(len(result), total)``; the rest counts as failed items.
         rows: Output rows written to ``part`` (may exceed ``succeeded``).
-        part: The output part's path, or None (summary_only, or an error).
+        part: Where the output bytes are, or None (summary_only, no rows, or an error).
         error: The exception, if ``run()`` or reading the data raised.
         columns: Column names of a DataFrame result, to check that parts agree.
         started / ended: Wall-clock times of the attempt; ``run_seconds`` is time in
@@ -119,7 +128,7 @@ class BatchResult:
     total: int
     succeeded: int
     rows: int = 0
-    part: str | None = None
+    part: Part | None = None
     error: ErrorInfo | None = None
     columns: tuple[str, ...] | None = None
     started: float = 0.0

@@ -23,6 +23,7 @@ from shardrun.errors import EntryScriptError
 from shardrun.types import (
     BatchResult,
     ErrorInfo,
+    Part,
     Task,
     WorkerFailed,
     WorkerReady,
@@ -62,6 +63,7 @@ class Worker:
         self._module: Any = None
         self._log = logging.getLogger("shardrun.worker")
         self._parts = Path(spec.run_dir) / "parts"
+        self._spill = writer.SpillFile(self._parts / f"{node}-{process}-{self._token}.spill")
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -141,6 +143,7 @@ class Worker:
                 shutdown()
             except Exception:
                 self._log.error("shutdown() failed:\n%s", traceback.format_exc())
+        self._spill.close()
         self._log.info("%s stopped", self.name)
         sys.stdout.flush()
         sys.stderr.flush()
@@ -166,7 +169,7 @@ class Worker:
                 result = self._run(payload, context)
                 run_seconds = time.monotonic() - run_started
             rows = writer.result_length(result)
-            part, columns = self._write(task, result, rows)
+            part, columns = self._write(result, rows)
         except Exception as e:
             self._log.info("mini-batch %d attempt %d failed: %r", batch.index, task.attempt, e)
             return BatchResult(
@@ -198,15 +201,11 @@ class Worker:
             cpu_seconds=time.process_time() - cpu,
         )
 
-    def _write(
-        self, task: Task, result: Any, rows: int
-    ) -> tuple[str | None, tuple[str, ...] | None]:
+    def _write(self, result: Any, rows: int) -> tuple[Part | None, tuple[str, ...] | None]:
         if self.spec.output_action != "append_row" or rows == 0:
             return None, None
         data, columns = writer.encode(result, self.spec.append_row_format)
-        path = writer.part_path(self._parts, task.batch.index, task.attempt, self._token)
-        writer.write_part(path, data)
-        return str(path), columns
+        return self._spill.append(data), columns
 
 
 def _file_handler(path: Path) -> logging.Handler:

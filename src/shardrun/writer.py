@@ -1,10 +1,13 @@
 """Output parts and the final, ordered merge.
 
-Each successful attempt writes one *part* (a worker does it, so the driver never touches the
-rows), durably: temporary name, fsync, rename. The ledger then records which part belongs to
-which mini-batch, and at the end :func:`merge` concatenates the recorded parts in mini-batch
-order into the ``append_row`` file, once. Parts of abandoned attempts are never read, which
-is what makes the output exactly-once.
+Each worker process appends the encoded result of every successful attempt to its own
+*spill file* (``parts/<node>-<process>-<token>.spill``) and reports where the bytes are (a
+:class:`~shardrun.types.Part`: path, offset, length). Appending is sequential and makes one
+file per worker, not one per mini-batch. The scheduler makes a group of results durable with
+one fsync per spill file touched (:class:`Syncer`), then records the parts in the ledger in
+one transaction. At the end :func:`merge` copies the recorded byte ranges, in mini-batch
+order, into the ``append_row`` file. Bytes of abandoned attempts (a killed worker, a retry)
+are never referenced, which is what makes the output exactly-once.
 
 Formats (``append_row_format``):
 
@@ -22,7 +25,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from shardrun.errors import ConfigError
+from shardrun.types import Part
 
 FORMATS = ("text", "csv", "jsonl", "parquet")
 
@@ -120,19 +123,76 @@ def _encode_parquet(result: Any) -> tuple[bytes, tuple[str, ...] | None]:
     return sink.getvalue().to_pybytes(), tuple(table.column_names)
 
 
-def part_path(parts_dir: str | Path, index: int, attempt: int, token: str) -> Path:
-    """Where one attempt's part goes; the token keeps a resumed run's parts apart."""
-    return Path(parts_dir) / f"{index:09d}.{attempt}.{token}.part"
+class SpillFile:
+    """A worker's append-only file of output parts (opened on the first append)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: IO[bytes] | None = None
+
+    def append(self, data: bytes) -> Part:
+        """Append one part's bytes (flushed to the OS, fsynced later by the driver)."""
+        if self._handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = open(self.path, "ab")  # noqa: SIM115 - kept open across appends
+        offset = self._handle.seek(0, os.SEEK_END)
+        self._handle.write(data)
+        self._handle.flush()
+        return Part(str(self.path), offset, len(data))
+
+    def close(self) -> None:
+        """Close the file."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
 
 
-def write_part(path: Path, data: bytes) -> None:
-    """Write one part durably (its folder is fsynced later, once per group, by the driver)."""
-    with atomic_write(path) as handle:
-        handle.write(data)
+class Syncer:
+    """The driver's side of durability: fsync the spill files a group of results wrote to."""
+
+    def __init__(self) -> None:
+        self._fds: dict[str, int] = {}
+
+    def sync(self, parts: Iterable[Part]) -> None:
+        """Make these parts durable: one fsync per spill file, plus its folder when new."""
+        new_folders: set[str] = set()
+        touched: set[str] = set()
+        for part in parts:
+            if part.path not in self._fds:
+                self._fds[part.path] = os.open(part.path, os.O_RDONLY)
+                new_folders.add(os.path.dirname(part.path))
+            touched.add(part.path)
+        for path in touched:
+            os.fsync(self._fds[path])
+        for folder in new_folders:
+            fsync_dir(folder)
+
+    def close(self) -> None:
+        """Close the files it kept open."""
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+
+PartList = Iterable[tuple[int, Part, tuple[str, ...] | None]]
+
+
+def _read(part: Part, handles: dict[str, IO[bytes]]) -> Iterator[bytes]:
+    handle = handles.get(part.path)
+    if handle is None:
+        handle = handles[part.path] = open(part.path, "rb")  # noqa: SIM115 - closed by merge
+    handle.seek(part.offset)
+    remaining = part.length
+    while remaining > 0:
+        chunk = handle.read(min(remaining, 1 << 20))
+        if not chunk:
+            raise OSError(f"spill file {part.path} is shorter than the ledger says")
+        remaining -= len(chunk)
+        yield chunk
 
 
 def merge(
-    parts: Iterable[tuple[int, str, tuple[str, ...] | None]],
+    parts: PartList,
     destination: str | Path,
     fmt: str,
     header: bool = False,
@@ -140,7 +200,7 @@ def merge(
     """Concatenate parts, in the order given, into ``destination`` atomically.
 
     Args:
-        parts: ``(index, part path, columns)`` in mini-batch order (from the ledger).
+        parts: ``(index, part, columns)`` in mini-batch order (from the ledger).
         destination: The append_row file.
         fmt: One of :data:`FORMATS`.
         header: Write one header line first (always for ``csv``).
@@ -153,13 +213,18 @@ def merge(
     if fmt == "parquet":
         return _merge_parquet(parts, destination)
     merged = 0
-    with atomic_write(destination) as out:
-        for _index, part, columns in parts:
-            if merged == 0 and (header or fmt == "csv") and columns:
-                out.write(_header_line(columns, fmt).encode())
-            with open(part, "rb") as handle:
-                shutil.copyfileobj(handle, out, 1 << 20)
-            merged += 1
+    handles: dict[str, IO[bytes]] = {}
+    try:
+        with atomic_write(destination) as out:
+            for _index, part, columns in parts:
+                if merged == 0 and (header or fmt == "csv") and columns:
+                    out.write(_header_line(columns, fmt).encode())
+                for chunk in _read(part, handles):
+                    out.write(chunk)
+                merged += 1
+    finally:
+        for handle in handles.values():
+            handle.close()
     return merged
 
 
@@ -173,17 +238,17 @@ def _header_line(columns: tuple[str, ...], fmt: str) -> str:
     return " ".join(columns) + "\n"
 
 
-def _merge_parquet(
-    parts: Iterable[tuple[int, str, tuple[str, ...] | None]], destination: str | Path
-) -> int:
+def _merge_parquet(parts: PartList, destination: str | Path) -> int:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     merged = 0
     writer: Any = None
+    handles: dict[str, IO[bytes]] = {}
     with atomic_write(destination) as out:
         try:
             for _index, part, _columns in parts:
-                table = pq.read_table(part)
+                table = pq.read_table(pa.BufferReader(b"".join(_read(part, handles))))
                 if writer is None:
                     writer = pq.ParquetWriter(out, table.schema)
                 writer.write_table(table.cast(writer.schema))
@@ -191,4 +256,6 @@ def _merge_parquet(
         finally:
             if writer is not None:
                 writer.close()
+            for handle in handles.values():
+                handle.close()
     return merged
