@@ -13,7 +13,15 @@ class ShardrunError(Exception):
 
 
 class ConfigError(ShardrunError, ValueError):
-    """A parameter, a job file or an input is invalid; nothing has started."""
+    """A parameter, a job file or an input is invalid; nothing has started.
+
+    ``parameter`` names the offending parameter when there is one (a job file's error
+    message then names its YAML key).
+    """
+
+    def __init__(self, message: str, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
 
 
 class EntryScriptError(ShardrunError):

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 import psutil
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -55,7 +56,9 @@ class Monitor:
         self._processes: dict[int, psutil.Process] = {}
         self._progress: Progress | None = None
         self._task: TaskID | None = None
-        if show_progress:
+        console = Console(stderr=True)
+        # The bar goes to stderr, and only to a terminal: stdout stays for results.
+        if show_progress and console.is_terminal:
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -64,6 +67,7 @@ class Monitor:
                 TimeElapsedColumn(),
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
+                console=console,
                 transient=False,
             )
 

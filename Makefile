@@ -1,0 +1,42 @@
+# The two commands of the README: `make demo` and `make test`.
+# Everything they need is installed here, from PyPI (and npm for the Azure emulator).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint check-types unit clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP)-examples: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[examples]"
+	touch $@
+
+$(STAMP)-test: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+## make demo: batch inference over the bundled MNIST digits with an ONNX model.
+demo: $(STAMP)-examples
+	$(BIN)/python examples/mnist/demo.py
+
+## make test: linters, type checks and the whole test suite.
+test: $(STAMP)-test lint check-types unit
+
+lint: $(STAMP)-test
+	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff format --check src tests examples
+
+check-types: $(STAMP)-test
+	$(BIN)/mypy
+
+# pytest exits 5 when it collects no test: that is not a failure of the suite.
+unit: $(STAMP)-test
+	$(BIN)/python -m pytest; status=$$?; [ $$status -eq 5 ] && exit 0; exit $$status
+
+clean:
+	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache examples/mnist/build
