@@ -28,6 +28,10 @@ class EntryScriptError(ShardrunError):
     """The entry script is missing, does not import, has no ``run`` or its ``init`` failed."""
 
 
+class DataError(ShardrunError):
+    """A mini-batch's data cannot be read: the message names the file, the range and why."""
+
+
 class RemoteError(ShardrunError):
     """Stands for an exception raised inside a worker; its text is the remote traceback."""
 

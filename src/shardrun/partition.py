@@ -15,14 +15,10 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
-import fsspec
-
 from shardrun.config import MiniBatchSize
-from shardrun.datastores import is_url
+from shardrun.datastores import is_url, iter_remote
 from shardrun.errors import ConfigError
 from shardrun.types import MiniBatch
-
-_GLOB_CHARS = frozenset("*?[")
 
 
 def iter_files(paths: Iterable[str]) -> Iterator[tuple[str, int]]:
@@ -36,14 +32,19 @@ def iter_files(paths: Iterable[str]) -> Iterator[tuple[str, int]]:
     """
     for path in paths:
         if is_url(path):
-            yield from _iter_remote(path)
+            try:
+                yield from iter_remote(path)
+            except FileNotFoundError:
+                raise ConfigError(
+                    f"input path {path!r} does not exist; give a file, a folder or a glob"
+                ) from None
         else:
             yield from _iter_local(path.removeprefix("file://"))
 
 
 def _iter_local(path: str) -> Iterator[tuple[str, int]]:
     path = os.path.abspath(os.path.expanduser(path))
-    if _GLOB_CHARS.intersection(path):
+    if any(c in path for c in "*?["):
         for match in glob.iglob(path, recursive=True):
             if os.path.isdir(match):
                 yield from _walk_local(match)
@@ -66,33 +67,6 @@ def _walk_local(folder: str) -> Iterator[tuple[str, int]]:
                     stack.append(entry.path)
                 elif entry.is_file():
                     yield entry.path, entry.stat().st_size
-
-
-def _iter_remote(url: str) -> Iterator[tuple[str, int]]:
-    fs, root = fsspec.core.url_to_fs(url)
-    protocol = url.split("://", 1)[0]
-    if _GLOB_CHARS.intersection(root):
-        found = fs.glob(root, detail=True)
-        for name, info in found.items():
-            if info.get("type") == "directory":
-                yield from _walk_remote(fs, protocol, name)
-            else:
-                yield f"{protocol}://{name}", int(info.get("size") or 0)
-        return
-    if not fs.exists(root):
-        raise ConfigError(f"input path {url!r} does not exist; give a file, a folder or a glob")
-    if fs.isdir(root):
-        yield from _walk_remote(fs, protocol, root)
-    else:
-        yield url, int(fs.size(root) or 0)
-
-
-def _walk_remote(
-    fs: fsspec.AbstractFileSystem, protocol: str, root: str
-) -> Iterator[tuple[str, int]]:
-    for folder, _dirs, files in fs.walk(root, detail=True):
-        for name, info in files.items():
-            yield f"{protocol}://{folder.rstrip('/')}/{name}", int(info.get("size") or 0)
 
 
 def sorted_unique(

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from shardrun.datastores import is_url
+from shardrun.datastores import filesystem, is_url
 from shardrun.errors import ShardrunError
 from shardrun.types import MiniBatch, WorkerSpec
 
@@ -34,14 +34,12 @@ def materialise(batch: MiniBatch, spec: WorkerSpec, process: str) -> Iterator[tu
 
 
 def _download(files: tuple[str, ...], folder: Path) -> list[str]:
-    import fsspec
-
     local: list[str] = []
     for position, url in enumerate(files):
         if not is_url(url):
             local.append(url)
             continue
-        fs, path = fsspec.core.url_to_fs(url)
+        fs, path = filesystem(url)
         target = folder / str(position) / Path(path).name
         target.parent.mkdir(parents=True, exist_ok=True)
         fs.get_file(path, str(target))
