@@ -260,7 +260,7 @@ def test_entry_script_problems_are_reported_before_start(
 
 def test_empty_input_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ConfigError, match="matched no files"):
+    with pytest.raises(ConfigError, match="matched no data"):
         run_parallel(config(), tmp_path / "empty", workspace=tmp_path / "ws")
     assert list((tmp_path / "ws" / "runs").iterdir()) == []
 

@@ -7,10 +7,11 @@ a run record can rebuild them on resume.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from shardrun.datastores import is_url
 from shardrun.errors import ConfigError
@@ -31,7 +32,43 @@ def _normalise_paths(
     return tuple(result)
 
 
-class FileDataset:
+class AbstractDataset:
+    """What every dataset has: a kind, an optional name, a JSON spec, named inputs.
+
+    Subclasses set ``kind`` and implement :meth:`to_spec` and :meth:`from_spec`; they are
+    found again by kind through :data:`KINDS` (imported lazily).
+    """
+
+    kind: ClassVar[str] = ""
+    name: str | None = None
+
+    def as_named_input(self, name: str) -> DatasetConsumptionConfig:
+        """Name this dataset as a step input (the name appears in logs and reports)."""
+        return DatasetConsumptionConfig(name, self)
+
+    def as_mount(self) -> DatasetConsumptionConfig:
+        """Azure compatibility: the data reaches ``run()`` the same way in every mode."""
+        return DatasetConsumptionConfig(self.name or "input", self, "mount")
+
+    def as_download(self) -> DatasetConsumptionConfig:
+        """Azure compatibility: the data reaches ``run()`` the same way in every mode."""
+        return DatasetConsumptionConfig(self.name or "input", self, "download")
+
+    def read_options(self) -> dict[str, Any]:
+        """What a worker needs, beyond a mini-batch descriptor, to read this dataset."""
+        return {}
+
+    def to_spec(self) -> dict[str, Any]:
+        """A JSON-safe description that :func:`dataset_from_spec` turns back into a dataset."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> AbstractDataset:
+        """The dataset that :meth:`to_spec` described."""
+        raise NotImplementedError
+
+
+class FileDataset(AbstractDataset):
     """Files to score: ``run(mini_batch)`` receives a list of local paths.
 
     Create one with :meth:`Dataset.File.from_files`. ``paths`` may name files, folders
@@ -47,19 +84,21 @@ class FileDataset:
     def __repr__(self) -> str:
         return f"FileDataset(paths={list(self.paths)!r}, name={self.name!r})"
 
-    def as_named_input(self, name: str) -> DatasetConsumptionConfig:
-        """Name this dataset as a step input (the name appears in logs and reports)."""
-        return DatasetConsumptionConfig(name, self)
-
-    def as_mount(self) -> DatasetConsumptionConfig:
-        """Azure compatibility: files reach ``run()`` as local paths in any mode."""
-        return DatasetConsumptionConfig(self.name or "input", self)
-
-    as_download = as_mount
-
     def to_spec(self) -> dict[str, Any]:
         """A JSON-safe description that :func:`dataset_from_spec` turns back into a dataset."""
         return {"kind": self.kind, "paths": list(self.paths), "name": self.name}
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> FileDataset:
+        """The dataset that :meth:`to_spec` described."""
+        return cls(spec["paths"], spec.get("name"))
+
+
+#: dataset kind -> "module:Class"
+KINDS: dict[str, str] = {
+    "file": "shardrun.datasets:FileDataset",
+    "tabular": "shardrun.tables:TabularDataset",
+}
 
 
 class _FileFactory:
@@ -84,10 +123,20 @@ class _FileFactory:
         return FileDataset(paths)
 
 
+class _TabularFactory:
+    """``Dataset.Tabular``: factories of tabular datasets (see :mod:`shardrun.tables`)."""
+
+    def __getattr__(self, name: str) -> Any:
+        from shardrun import tables
+
+        return getattr(tables.TabularFactory, name)
+
+
 class Dataset:
-    """Azure's entry point: ``Dataset.File.from_files(...)``."""
+    """Azure's entry point: ``Dataset.File.from_files(...)``, ``Dataset.Tabular.…``."""
 
     File = _FileFactory
+    Tabular: Any = _TabularFactory()
 
 
 @dataclass(frozen=True)
@@ -95,7 +144,7 @@ class DatasetConsumptionConfig:
     """A dataset bound to an input name, as a step consumes it (Azure's class of that name)."""
 
     name: str
-    dataset: FileDataset
+    dataset: AbstractDataset
     mode: str = "mount"
 
     def as_mount(self) -> DatasetConsumptionConfig:
@@ -107,7 +156,7 @@ class DatasetConsumptionConfig:
         return DatasetConsumptionConfig(self.name, self.dataset, "download")
 
 
-AnyInput = str | os.PathLike[str] | FileDataset | DatasetConsumptionConfig
+AnyInput = str | os.PathLike[str] | AbstractDataset | DatasetConsumptionConfig
 
 
 def named_inputs(inputs: AnyInput | Sequence[AnyInput]) -> list[DatasetConsumptionConfig]:
@@ -116,7 +165,7 @@ def named_inputs(inputs: AnyInput | Sequence[AnyInput]) -> list[DatasetConsumpti
     A string is a file, folder or glob; a list of strings is one file dataset; datasets and
     consumption configs keep their names (``input``, ``input_1``, … otherwise).
     """
-    if isinstance(inputs, str | os.PathLike | FileDataset | DatasetConsumptionConfig):
+    if isinstance(inputs, str | os.PathLike | AbstractDataset | DatasetConsumptionConfig):
         items: list[Any] = [inputs]
     else:
         items = list(inputs)
@@ -129,7 +178,7 @@ def named_inputs(inputs: AnyInput | Sequence[AnyInput]) -> list[DatasetConsumpti
         default = "input" if position == 0 else f"input_{position}"
         if isinstance(item, DatasetConsumptionConfig):
             named.append(item)
-        elif isinstance(item, FileDataset):
+        elif isinstance(item, AbstractDataset):
             named.append(DatasetConsumptionConfig(item.name or default, item))
         elif isinstance(item, str | os.PathLike):
             named.append(DatasetConsumptionConfig(default, _FileFactory.from_files(item)))
@@ -143,8 +192,11 @@ def named_inputs(inputs: AnyInput | Sequence[AnyInput]) -> list[DatasetConsumpti
     return named
 
 
-def dataset_from_spec(spec: dict[str, Any]) -> FileDataset:
-    """Rebuild a dataset from :meth:`FileDataset.to_spec`'s output."""
-    if spec.get("kind") == "file":
-        return FileDataset(spec["paths"], spec.get("name"))
-    raise ConfigError(f"unknown dataset kind {spec.get('kind')!r} in a run record")
+def dataset_from_spec(spec: dict[str, Any]) -> AbstractDataset:
+    """Rebuild a dataset from its :meth:`~AbstractDataset.to_spec` output."""
+    target = KINDS.get(str(spec.get("kind")))
+    if target is None:
+        raise ConfigError(f"unknown dataset kind {spec.get('kind')!r}; known: {sorted(KINDS)}")
+    module, _, name = target.partition(":")
+    cls: type[AbstractDataset] = getattr(importlib.import_module(module), name)
+    return cls.from_spec(spec)

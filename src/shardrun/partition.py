@@ -15,7 +15,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
-from shardrun.config import MiniBatchSize
+from shardrun.config import MiniBatchSize, ParallelRunConfig
+from shardrun.datasets import AbstractDataset, FileDataset
 from shardrun.datastores import is_url, iter_remote
 from shardrun.errors import ConfigError
 from shardrun.types import MiniBatch
@@ -120,3 +121,14 @@ def plan_files(
 ) -> Iterator[MiniBatch]:
     """List, sort and group the files of one file input into mini-batches."""
     return group_files(sorted_unique(iter_files(paths)), size, input_name, first_index)
+
+
+def plan_input(
+    dataset: AbstractDataset, config: ParallelRunConfig, input_name: str, first_index: int = 0
+) -> Iterator[MiniBatch]:
+    """Plan one input of a run: the mini-batches of ``dataset``, numbered from ``first_index``."""
+    if isinstance(dataset, FileDataset):
+        return plan_files(
+            dataset.paths, config.mini_batch_size_for("files"), input_name, first_index
+        )
+    raise ConfigError(f"inputs of kind {dataset.kind!r} cannot be planned yet")

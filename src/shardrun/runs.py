@@ -29,7 +29,7 @@ from shardrun.entry_script import check_entry_script
 from shardrun.errors import ConfigError, NoResultToAppend, RunNotFound, ShardrunError
 from shardrun.ledger import Counts, Ledger
 from shardrun.monitor import Monitor
-from shardrun.partition import plan_files
+from shardrun.partition import plan_input
 from shardrun.scheduler import Policy, Scheduler, Verdict
 from shardrun.types import WorkerSpec
 from shardrun.workspace import Workspace, resolve_workspace
@@ -201,13 +201,12 @@ def _plan(ledger: Ledger, config: ParallelRunConfig, named: list[DatasetConsumpt
     if ledger.get_meta("planned") == "1":
         return
     ledger.clear_plan()
-    size = config.mini_batch_size_for("files")
     added = 0
     for item in named:
-        added += ledger.add_mini_batches(plan_files(item.dataset.paths, size, item.name, added))
+        added += ledger.add_mini_batches(plan_input(item.dataset, config, item.name, added))
     if added == 0:
-        names = ", ".join(repr(p) for n in named for p in n.dataset.paths)
-        raise ConfigError(f"inputs {names} matched no files; nothing to process")
+        names = ", ".join(repr(n.dataset) for n in named)
+        raise ConfigError(f"inputs {names} matched no data; nothing to process")
     ledger.set_meta("planned", "1")
 
 
@@ -230,7 +229,10 @@ def _execute(
                 ledger.reopen_failed()
             record.update(status="Running", started=time.time())
             _write_record(run_dir, record)
-            verdict, init_errors = _schedule(run_dir, record, config, ledger, show_progress)
+            options = {item.name: item.dataset.read_options() for item in named}
+            verdict, init_errors = _schedule(
+                run_dir, record, config, ledger, options, show_progress
+            )
             verdict, output_file = _finish_output(run_dir, record, config, ledger, verdict)
             counts = ledger.counts()
             reports.write_processed_csv(ledger, logs)
@@ -257,6 +259,7 @@ def _schedule(
     record: dict[str, Any],
     config: ParallelRunConfig,
     ledger: Ledger,
+    input_options: dict[str, dict[str, Any]],
     show_progress: bool,
 ) -> tuple[Verdict, list[Any]]:
     spec = WorkerSpec(
@@ -272,6 +275,7 @@ def _schedule(
         environment=dict(config.environment_variables or {}),
         logging_level=config.logging_level,
         mini_batch_format=config.mini_batch_format,
+        input_options=input_options,
         workspace=record["workspace"],
     )
     workers = config.processes_per_node * config.node_count
