@@ -265,9 +265,18 @@ def test_empty_input_is_a_config_error(tmp_path: Path) -> None:
     assert list((tmp_path / "ws" / "runs").iterdir()) == []
 
 
-def test_node_count_above_one_needs_a_cluster(inputs: MakeInputs, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="node_count=2"):
-        run_parallel(config(node_count=2), inputs(["ok"]), workspace=tmp_path / "ws")
+def test_node_count_groups_local_workers_into_simulated_nodes(
+    inputs: MakeInputs, tmp_path: Path
+) -> None:
+    directives = ["sleep 0.2"] * 8
+    result = start(inputs(directives), tmp_path, node_count=2, process_count_per_node=1)
+    assert result.status == "Completed"
+    assert lines(result) == expected(directives)
+    assert sorted(p.name for p in (result.run_dir / "logs/sys/worker").iterdir()) == [
+        "node0",
+        "node1",
+    ]
+    assert {r["node"] for r in attempts(result)} == {"node0", "node1"}
 
 
 def test_mixed_failures_never_duplicate_or_lose_rows(inputs: MakeInputs, tmp_path: Path) -> None:

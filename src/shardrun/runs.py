@@ -111,11 +111,6 @@ def run_parallel(
     config = config.resolve().with_runtime_options(args)
     check_entry_script(config.entry_script_path)
     named = named_inputs(inputs)
-    if config.node_count > 1:
-        raise ConfigError(
-            f"node_count={config.node_count} needs several machines; the local backend runs on "
-            "this one (use node_count=1, or a RayCompute target)"
-        )
     ws = resolve_workspace(workspace)
     run_id = run_id or new_run_id(config)
     run_dir = ws.run_dir(run_id)
@@ -291,7 +286,7 @@ def _schedule(
         check_columns=config.append_row_format in ("csv", "parquet")
         or config.append_row_dataframe_header,
     )
-    backend = get_backend(record.get("backend", "local"))
+    backend = get_backend(record.get("backend", "local"), nodes=config.node_count)
     monitor = Monitor(
         record["run_id"], run_dir / "logs", show_progress, config.resource_monitor_interval
     )

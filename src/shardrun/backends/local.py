@@ -15,6 +15,10 @@ sentinel at once (no polling). Workers start with ``spawn`` (never ``fork``: thr
 driver, and Ray, deadlock after a fork) and call ``setsid()`` so that a kill takes the whole
 process group (anything ``run()`` started) and a Ctrl-C in the terminal reaches only the
 driver, which then stops them. A worker whose driver dies exits at once.
+
+With ``node_count > 1`` the workers are grouped into simulated nodes (``node0``, ``node1``…)
+on this machine, so that a multi-node job and its per-node logs can be tried on a laptop;
+the Ray backend spreads real nodes.
 """
 
 from __future__ import annotations
@@ -35,8 +39,6 @@ from shardrun.errors import BackendError
 from shardrun.types import Event, Started, Task, WorkerExited, WorkerFailed, WorkerSpec
 from shardrun.worker import Worker
 
-NODE = "node0"
-
 
 @dataclass
 class _Slot:
@@ -50,7 +52,9 @@ class _Slot:
 class LocalBackend(Backend):
     """Worker processes on this machine (the default backend)."""
 
-    def __init__(self) -> None:
+    def __init__(self, nodes: int = 1) -> None:
+        self._nodes = nodes
+        self._per_node = 1
         self._context = multiprocessing.get_context("spawn")
         self._slots: dict[int, _Slot] = {}
         self._spec: WorkerSpec | None = None
@@ -58,12 +62,13 @@ class LocalBackend(Backend):
 
     @property
     def nodes(self) -> int:
-        """Always one: this machine."""
-        return 1
+        """Simulated nodes: groups of workers on this machine, named ``node0``, ``node1``…"""
+        return self._nodes
 
     def start(self, spec: WorkerSpec, workers: int) -> None:
         """Spawn ``workers`` processes (see :meth:`Backend.start`)."""
         self._spec = spec
+        self._per_node = max(1, workers // self._nodes)
         for slot in range(workers):
             self._launch(slot)
 
@@ -81,7 +86,13 @@ class LocalBackend(Backend):
         parent, child = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=_serve,
-            args=(child, self._spec, slot, NODE, name),
+            args=(
+                child,
+                self._spec,
+                slot,
+                f"node{min(slot // self._per_node, self._nodes - 1)}",
+                name,
+            ),
             name=f"shardrun-{name}",
             daemon=False,
         )
