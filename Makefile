@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint check-types unit clean
 
+AZURITE := .cache/azurite/node_modules/azurite/package.json
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -34,8 +36,12 @@ lint: $(STAMP)-test
 check-types: $(STAMP)-test
 	$(BIN)/mypy
 
+# Azurite, the Azure Blob emulator the service tests start on 127.0.0.1 (npm, pinned).
+$(AZURITE):
+	npm install --prefix .cache/azurite azurite@3.37.0 --no-audit --no-fund
+
 # pytest exits 5 when it collects no test: that is not a failure of the suite.
-unit: $(STAMP)-test
+unit: $(STAMP)-test $(AZURITE)
 	$(BIN)/python -m pytest; status=$$?; [ $$status -eq 5 ] && exit 0; exit $$status
 
 clean:

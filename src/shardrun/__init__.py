@@ -27,6 +27,16 @@ _EXPORTS: dict[str, str] = {
     "FileDataset": "shardrun.datasets",
     "DatasetConsumptionConfig": "shardrun.datasets",
     "Model": "shardrun.models",
+    "Datastore": "shardrun.datastores",
+    "DataPath": "shardrun.datastores",
+    # environments and compute targets
+    "Environment": "shardrun.environment",
+    "CondaDependencies": "shardrun.environment",
+    "ComputeTarget": "shardrun.compute",
+    "ComputeTargetException": "shardrun.compute",
+    "LocalCompute": "shardrun.compute",
+    "RayCompute": "shardrun.compute",
+    "AmlCompute": "shardrun.compute",
     # errors
     "ShardrunError": "shardrun.errors",
     "ConfigError": "shardrun.errors",
@@ -46,11 +56,21 @@ __all__ = [
     "EntryScript",
     "MiniBatchContext",
     # data and models
+    "DataPath",
     "Dataset",
     "DatasetConsumptionConfig",
+    "Datastore",
     "FileDataset",
     "Model",
     "Workspace",
+    # environments and compute targets
+    "AmlCompute",
+    "ComputeTarget",
+    "ComputeTargetException",
+    "CondaDependencies",
+    "Environment",
+    "LocalCompute",
+    "RayCompute",
     # errors
     "ConfigError",
     "EntryScriptError",
@@ -60,9 +80,18 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from shardrun.compute import (
+        AmlCompute,
+        ComputeTarget,
+        ComputeTargetException,
+        LocalCompute,
+        RayCompute,
+    )
     from shardrun.config import ParallelRunConfig
     from shardrun.datasets import Dataset, DatasetConsumptionConfig, FileDataset
+    from shardrun.datastores import DataPath, Datastore
     from shardrun.entry_script import EntryScript, MiniBatchContext
+    from shardrun.environment import CondaDependencies, Environment
     from shardrun.errors import (
         ConfigError,
         EntryScriptError,

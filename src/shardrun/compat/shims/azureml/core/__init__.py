@@ -1,7 +1,10 @@
-"""shardrun's stand-in for ``azureml.core``: Model, Run and Workspace."""
+"""shardrun's stand-in for ``azureml.core``: Workspace, Datastore, Model, Environment, Run, …"""
 
+from azureml.core.compute import ComputeTarget
+from azureml.core.datastore import Datastore
+from azureml.core.environment import Environment
 from azureml.core.model import Model
 from azureml.core.run import Run
-from shardrun.workspace import Workspace
+from azureml.core.workspace import Workspace
 
-__all__ = ["Model", "Run", "Workspace"]
+__all__ = ["ComputeTarget", "Datastore", "Environment", "Model", "Run", "Workspace"]
