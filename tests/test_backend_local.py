@@ -21,5 +21,5 @@ class TestLocalBackend(BackendContract):
 
 
 def test_unknown_backend_lists_the_choices() -> None:
-    with pytest.raises(BackendError, match="unknown backend 'dask'; choose one of local, ray"):
+    with pytest.raises(BackendError, match="unknown backend 'dask'; choose one of local"):
         get_backend("dask")

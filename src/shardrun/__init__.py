@@ -37,6 +37,14 @@ _EXPORTS: dict[str, str] = {
     "LocalCompute": "shardrun.compute",
     "RayCompute": "shardrun.compute",
     "AmlCompute": "shardrun.compute",
+    # pipelines and experiments
+    "PipelineData": "shardrun.pipeline",
+    "Pipeline": "shardrun.pipeline",
+    "ParallelRunStep": "shardrun.pipeline",
+    "PythonScriptStep": "shardrun.pipeline",
+    "Experiment": "shardrun.experiment",
+    "PipelineRun": "shardrun.experiment",
+    "RunDetails": "shardrun.widgets",
     # errors
     "ShardrunError": "shardrun.errors",
     "ConfigError": "shardrun.errors",
@@ -71,6 +79,14 @@ __all__ = [
     "Environment",
     "LocalCompute",
     "RayCompute",
+    # pipelines and experiments
+    "Experiment",
+    "ParallelRunStep",
+    "Pipeline",
+    "PipelineData",
+    "PipelineRun",
+    "PythonScriptStep",
+    "RunDetails",
     # errors
     "ConfigError",
     "EntryScriptError",
@@ -99,9 +115,12 @@ if TYPE_CHECKING:
         RunNotFound,
         ShardrunError,
     )
+    from shardrun.experiment import Experiment, PipelineRun
     from shardrun.models import Model
     from shardrun.parameters import PipelineParameter
+    from shardrun.pipeline import ParallelRunStep, Pipeline, PipelineData, PythonScriptStep
     from shardrun.runs import RunResult, resume, run_parallel
+    from shardrun.widgets import RunDetails
     from shardrun.workspace import Workspace
 
 

@@ -21,18 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shardrun import reports
+from shardrun import compute, reports
 from shardrun.backends import get_backend
 from shardrun.config import ParallelRunConfig, validate_arguments
 from shardrun.datasets import AnyInput, DatasetConsumptionConfig, dataset_from_spec, named_inputs
 from shardrun.entry_script import check_entry_script
+from shardrun.environment import Environment
 from shardrun.errors import ConfigError, NoResultToAppend, RunNotFound, ShardrunError
 from shardrun.ledger import Counts, Ledger
 from shardrun.monitor import Monitor
 from shardrun.partition import plan_input
 from shardrun.scheduler import Policy, Scheduler, Verdict
 from shardrun.types import WorkerSpec
-from shardrun.workspace import Workspace, resolve_workspace
+from shardrun.workspace import Workspace, resolve_workspace, using
 from shardrun.writer import atomic_write, merge
 
 RUN_RECORD = "run.json"
@@ -112,6 +113,9 @@ def run_parallel(
     check_entry_script(config.entry_script_path)
     named = named_inputs(inputs)
     ws = resolve_workspace(workspace)
+    backend = _backend_for(ws, config)
+    if isinstance(config.environment, Environment):
+        config.environment.check()
     run_id = run_id or new_run_id(config)
     run_dir = ws.run_dir(run_id)
     if run_dir.exists():
@@ -128,7 +132,7 @@ def run_parallel(
         "output_dir": str(output_dir),
         "arguments": [str(a) for a in args],
         "workspace": str(ws.path),
-        "backend": "local",
+        "backend": backend,
     }
     (run_dir / "logs").mkdir(parents=True)
     _write_record(run_dir, record)
@@ -138,6 +142,18 @@ def run_parallel(
         # Nothing ran (the inputs are wrong): leave no half-made run behind.
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
+
+
+def _backend_for(ws: Workspace, config: ParallelRunConfig) -> str:
+    """The backend that runs on the config's compute target (checked before anything starts)."""
+    target = compute.resolve(ws, config.compute_target)
+    if isinstance(target, compute.RayCompute):
+        raise ConfigError(
+            f"compute_target {target.name!r} is a RayCompute, and the Ray backend is not "
+            "available yet; use a LocalCompute (or no compute_target) to run on this machine",
+            "compute_target",
+        )
+    return "local"
 
 
 def resume(
@@ -215,7 +231,8 @@ def _execute(
 ) -> RunResult:
     logs = run_dir / "logs"
     started = time.monotonic()
-    with _driver_lock(run_dir):
+    ws = resolve_workspace(record["workspace"])
+    with _driver_lock(run_dir), using(ws):
         ledger = Ledger.open(run_dir / "ledger.sqlite")
         try:
             _plan(ledger, config, named)

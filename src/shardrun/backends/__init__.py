@@ -1,4 +1,4 @@
-"""Backends by name: ``local`` (spawned processes, the default) and ``ray`` (Ray actors).
+"""Backends by name: ``local`` (spawned processes, the default); ``ray`` (Ray actors) next.
 
 Implementations are imported lazily, so that ``import shardrun`` never imports Ray.
 """
@@ -14,7 +14,6 @@ from shardrun.errors import BackendError
 #: name -> (module, class, extra to install)
 registry: dict[str, tuple[str, str, str | None]] = {
     "local": ("shardrun.backends.local", "LocalBackend", None),
-    "ray": ("shardrun.backends.ray", "RayBackend", "ray"),
 }
 
 

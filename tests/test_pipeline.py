@@ -1,0 +1,197 @@
+"""Pipelines: steps wired by PipelineData, submitted to a detached driver, reused, cancelled."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from shardrun import ParallelRunConfig, PipelineParameter, Workspace
+from shardrun.errors import ConfigError, ShardrunError
+from shardrun.experiment import Experiment
+from shardrun.pipeline import ParallelRunStep, Pipeline, PipelineData, PythonScriptStep
+from tests.conftest import SCRIPTS
+from tests.test_resume import alive, worker_pids
+
+CODE = SCRIPTS / "pipeline"
+
+
+def build(ws: Workspace, count: object = 5, delay: float = 0.0) -> tuple[Pipeline, PipelineData]:
+    docs = PipelineData("docs")
+    scores = PipelineData("scores")
+    summary = PipelineData("summary")
+    prep = PythonScriptStep(
+        "prep.py",
+        name="prep",
+        source_directory=str(CODE),
+        arguments=["--out", docs, "--count", count],
+        outputs=[docs],
+    )
+    config = ParallelRunConfig(
+        entry_script="score.py",
+        source_directory=str(CODE),
+        mini_batch_size=PipelineParameter("batch_size", "2"),
+        process_count_per_node=PipelineParameter("processes", 2),
+        error_threshold=0,
+    )
+    score = ParallelRunStep(
+        "score-docs", config, inputs=[docs], output=scores, arguments=["--delay", str(delay)]
+    )
+    post = PythonScriptStep(
+        "post.py",
+        name="post",
+        source_directory=str(CODE),
+        arguments=["--scores", scores, "--out", summary],
+        inputs=[scores],
+        outputs=[summary],
+    )
+    return Pipeline(ws, [post, score, prep]), scores
+
+
+def test_a_pipeline_runs_its_steps_in_data_order(tmp_path: Path) -> None:
+    ws = Workspace.create(tmp_path / "ws")
+    pipeline, scores = build(ws)
+    assert [s.name for s in pipeline.order] == ["prep", "score-docs", "post"]
+    run = Experiment(ws, "docs").submit(pipeline)
+    assert run.wait_for_completion(show_output=False, timeout_seconds=120) == "Completed"
+    (step,) = run.find_step_run("score-docs")
+    output = step.get_output_data(scores.name)
+    assert output.path_on_datastore == f"azureml/{run.id}/scores"
+    target = Path(output.download(tmp_path / "download"))
+    lines = (target / "parallel_run_step.txt").read_text().splitlines()
+    assert lines == [f"doc{n:03d}.txt: 2" for n in range(5)]
+    summary = run.find_step_run("post")[0].get_output_data("summary")
+    assert (Path(summary.local_path) / "summary.txt").read_text() == "5 lines\n"
+    assert [s.get_status() for s in run.get_steps()] == ["Completed"] * 3
+
+
+def test_unchanged_steps_are_reused_and_changes_rerun(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws = Workspace.create(tmp_path / "ws")
+    pipeline, _ = build(ws)
+    experiment = Experiment(ws, "reuse")
+    first = experiment.submit(pipeline)
+    first.wait_for_completion(show_output=False, timeout_seconds=120)
+    second = experiment.submit(pipeline)
+    assert second.wait_for_completion(show_output=True, timeout_seconds=120) == "Completed"
+    assert "step score-docs: reused run" in capsys.readouterr().out
+    details = {s.name: s.get_details() for s in second.get_steps()}
+    assert details["score-docs"]["reused_from"] == f"{first.id}_score-docs"
+    third = experiment.submit(pipeline, pipeline_parameters={"batch_size": "1"})
+    third.wait_for_completion(show_output=False, timeout_seconds=120)
+    details = {s.name: s.get_details() for s in third.get_steps()}
+    assert "reused_from" not in details["score-docs"]
+    assert details["prep"]["reused_from"] == f"{first.id}_prep"
+
+
+def test_allow_reuse_false_always_runs(tmp_path: Path) -> None:
+    ws = Workspace.create(tmp_path / "ws")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("one two\n")
+    config = ParallelRunConfig(
+        entry_script="score.py", source_directory=str(CODE), process_count_per_node=1
+    )
+    step = ParallelRunStep(
+        "always",
+        config,
+        inputs=[__import__("shardrun").Dataset.File.from_files(str(data))],
+        output=PipelineData("out"),
+        allow_reuse=False,
+    )
+    experiment = Experiment(ws, "always")
+    runs = [experiment.submit(Pipeline(ws, [step])) for _ in range(2)]
+    for run in runs:
+        assert run.wait_for_completion(show_output=False, timeout_seconds=120) == "Completed"
+        assert "reused_from" not in run.find_step_run("always")[0].get_details()
+
+
+def test_cancel_stops_the_driver_and_its_workers(tmp_path: Path) -> None:
+    ws = Workspace.create(tmp_path / "ws")
+    pipeline, _ = build(ws, count=40, delay=0.5)
+    run = Experiment(ws, "cancel").submit(pipeline, pipeline_parameters={"batch_size": "1"})
+    deadline = time.monotonic() + 60
+    while run.find_step_run("score-docs")[0].get_status() != "Running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(1.0)
+    run.cancel()
+    with pytest.raises(ShardrunError, match="Canceled"):
+        run.wait_for_completion(show_output=False, timeout_seconds=60)
+    assert run.get_status() == "Canceled"
+    assert [s.get_status() for s in run.get_steps()] == ["Completed", "Canceled", "Canceled"]
+    step_run = run.find_step_run("score-docs")[0]
+    assert "Canceled" in (step_run.run_dir / "logs" / "job_result.txt").read_text()
+    for pid in worker_pids(step_run.run_dir):
+        assert not alive(pid), f"worker {pid} still runs after cancel()"
+
+
+def test_pipeline_validation(tmp_path: Path) -> None:
+    ws = Workspace.create(tmp_path / "ws")
+    orphan = PipelineData("orphan")
+    config = ParallelRunConfig(entry_script="score.py", source_directory=str(CODE))
+    step = ParallelRunStep("needs-orphan", config, inputs=[orphan], output=PipelineData("x"))
+    with pytest.raises(ConfigError, match="reads PipelineData 'orphan', which no step writes"):
+        Pipeline(ws, [step])
+    with pytest.raises(ConfigError, match="output is required"):
+        ParallelRunStep("no-output", config, inputs=[orphan])
+    with pytest.raises(ConfigError, match="name must be 3 to 32"):
+        ParallelRunStep("No", config, inputs=[orphan], output=PipelineData("y"))
+    with pytest.raises(ConfigError, match="unique"):
+        Pipeline(ws, [step, step])
+    pipeline, _ = build(ws)
+    with pytest.raises(ConfigError, match="not parameters of this pipeline"):
+        Experiment(ws, "bad").submit(pipeline, pipeline_parameters={"nope": 1})
+
+
+def test_the_driver_survives_its_submitter(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    ws = tmp_path / "ws"
+    code = (
+        "import sys\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "from shardrun import Workspace\n"
+        "from shardrun.experiment import Experiment\n"
+        "from tests.test_pipeline import build\n"
+        "ws = Workspace.create(sys.argv[2])\n"
+        "run = Experiment(ws, 'detached').submit(build(ws)[0])\n"
+        "print(run.id)\n"
+    )
+    root = str(Path(__file__).parent.parent)
+    done = subprocess.run(
+        [sys.executable, "-c", code, root, str(ws)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "PYTHONPATH": root},
+    )
+    run_id = done.stdout.split()[-1]
+    from shardrun.experiment import get_pipeline_run
+
+    run = get_pipeline_run(ws, "detached", run_id)
+    assert run.wait_for_completion(show_output=False, timeout_seconds=120) == "Completed"
+
+
+def test_run_details_lists_the_steps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from shardrun import RunDetails
+
+    ws = Workspace.create(tmp_path / "ws")
+    pipeline, _ = build(ws)
+    run = Experiment(ws, "details").submit(pipeline)
+    run.wait_for_completion(show_output=False, timeout_seconds=120)
+    title, rows = RunDetails(run).get_table()
+    assert title == f"Pipeline run {run.id}: Completed"
+    assert [(r[0], r[1]) for r in rows] == [
+        ("prep", "Completed"),
+        ("score-docs", "Completed"),
+        ("post", "Completed"),
+    ]
+    assert rows[1][3].startswith("mini-batches: 3 scheduled, 3 done")
+    RunDetails(run).show()
+    assert "score-docs" in capsys.readouterr().out
