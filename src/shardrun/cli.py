@@ -94,7 +94,13 @@ def run(
     spec = load_job(job, overrides)
     run_id = run_id or new_run_id(spec.config, spec.name)
     click.echo(run_id)
-    inputs = Dataset.File.from_files(list(spec.inputs)).as_named_input(spec.input_name)
+    # A v2 ``mltable`` input is tabular (an MLTable file, or CSV/Parquet/JSONL by extension);
+    # ``uri_folder`` and ``uri_file`` inputs are files.
+    if spec.input_type == "mltable":
+        dataset = Dataset.Tabular.from_mltable(list(spec.inputs))
+    else:
+        dataset = Dataset.File.from_files(list(spec.inputs))
+    inputs = dataset.as_named_input(spec.input_name)
     _cancel_on_sigterm()
     result = run_parallel(
         spec.config,

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from shardrun.datastores import is_url
 from shardrun.errors import ConfigError
+from shardrun.pathkeys import compile_format
 
 
 def _normalise_paths(
@@ -77,21 +78,32 @@ class FileDataset(AbstractDataset):
 
     kind = "file"
 
-    def __init__(self, paths: Sequence[str], name: str | None = None) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str],
+        name: str | None = None,
+        partition_format: str | None = None,
+    ) -> None:
+        if partition_format is not None:
+            compile_format(partition_format)
         self.paths = tuple(paths)
         self.name = name
+        self.partition_format = partition_format
 
     def __repr__(self) -> str:
         return f"FileDataset(paths={list(self.paths)!r}, name={self.name!r})"
 
     def to_spec(self) -> dict[str, Any]:
         """A JSON-safe description that :func:`dataset_from_spec` turns back into a dataset."""
-        return {"kind": self.kind, "paths": list(self.paths), "name": self.name}
+        spec = {"kind": self.kind, "paths": list(self.paths), "name": self.name}
+        if self.partition_format is not None:
+            spec["partition_format"] = self.partition_format
+        return spec
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> FileDataset:
         """The dataset that :meth:`to_spec` described."""
-        return cls(spec["paths"], spec.get("name"))
+        return cls(spec["paths"], spec.get("name"), spec.get("partition_format"))
 
 
 #: dataset kind -> "module:Class"
@@ -106,7 +118,9 @@ class _FileFactory:
 
     @staticmethod
     def from_files(
-        path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], validate: bool = True
+        path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        validate: bool = True,
+        partition_format: str | None = None,
     ) -> FileDataset:
         """A dataset of files, folders or globs (``data/images/*.png``, ``s3://b/x/``).
 
@@ -114,13 +128,17 @@ class _FileFactory:
             path: One path or a list of them.
             validate: Check now that local paths exist (remote paths are checked when the
                 run lists them).
+            partition_format: Keys in the paths, for ``partition_keys`` (one mini-batch per
+                distinct combination): ``"{store}/{brand}/*.csv"`` or with dates,
+                ``"{day:yyyy/MM/dd}/*.png"``, matched against the end of each path. Hive
+                folders (``store=1/``) are understood without it.
         """
         paths = _normalise_paths(path)
         if validate:
             for p in paths:
                 if not is_url(p) and not any(c in p for c in "*?[") and not os.path.exists(p):
                     raise ConfigError(f"path {p!r} does not exist; give a file, a folder or a glob")
-        return FileDataset(paths)
+        return FileDataset(paths, partition_format=partition_format)
 
 
 class _TabularFactory:

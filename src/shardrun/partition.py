@@ -4,12 +4,18 @@ A descriptor names data and never holds it. Listing an input streams ``(path, si
 pairs; they are sorted outside Python's memory (a temporary SQLite database spills to disk),
 so that a million-file folder never sits in memory as a million Python objects, and the
 mini-batches come out in a deterministic order: sorted by path.
+
+:func:`plan_input` plans one input of a run: file inputs here, tabular inputs (byte ranges,
+row groups) and ``partition_keys`` (one mini-batch per key combination) in
+:mod:`shardrun.splits`.
 """
 
 from __future__ import annotations
 
 import glob
+import logging
 import os
+import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -20,6 +26,8 @@ from shardrun.datasets import AbstractDataset, FileDataset
 from shardrun.datastores import is_url, iter_remote
 from shardrun.errors import ConfigError
 from shardrun.types import MiniBatch
+
+_log = logging.getLogger("shardrun")
 
 
 def iter_files(paths: Iterable[str]) -> Iterator[tuple[str, int]]:
@@ -74,7 +82,9 @@ def sorted_unique(
     files: Iterable[tuple[str, int]], chunk: int = 10_000
 ) -> Iterator[tuple[str, int]]:
     """Sort ``(path, size)`` pairs by path and drop repeats, spilling to a temporary file."""
-    with tempfile.TemporaryDirectory(prefix="shardrun-sort-") as tmp:
+    # Removed in ``finally``: that also runs when an abandoned generator is collected.
+    tmp = tempfile.mkdtemp(prefix="shardrun-sort-")
+    try:
         db = sqlite3.connect(os.path.join(tmp, "sort.sqlite"))
         try:
             db.execute("PRAGMA journal_mode=OFF")
@@ -87,6 +97,8 @@ def sorted_unique(
             yield from db.execute("SELECT path, size FROM f ORDER BY path")
         finally:
             db.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def group_files(
@@ -126,9 +138,30 @@ def plan_files(
 def plan_input(
     dataset: AbstractDataset, config: ParallelRunConfig, input_name: str, first_index: int = 0
 ) -> Iterator[MiniBatch]:
-    """Plan one input of a run: the mini-batches of ``dataset``, numbered from ``first_index``."""
+    """Plan one input of a run: the mini-batches of ``dataset``, numbered from ``first_index``.
+
+    With ``partition_keys``, one mini-batch per distinct combination of key values (see
+    :mod:`shardrun.splits`); ``mini_batch_size`` is then ignored, with a warning, as in
+    Azure's v2 parallel job. Otherwise files are grouped by count (or bytes), and tabular
+    data is cut into pieces of about ``mini_batch_size`` bytes.
+    """
+    from shardrun import splits
+    from shardrun.tables import TabularDataset
+
+    if config.partition_keys:
+        if config.mini_batch_size is not None:
+            _log.warning(
+                "partition_keys %s and mini_batch_size %r are both set: partition_keys win, "
+                "one mini-batch per distinct key combination",
+                config.partition_keys,
+                config.mini_batch_size,
+            )
+        return splits.plan_keys(dataset, config.partition_keys, input_name, first_index)
     if isinstance(dataset, FileDataset):
         return plan_files(
             dataset.paths, config.mini_batch_size_for("files"), input_name, first_index
         )
+    if isinstance(dataset, TabularDataset):
+        size = config.mini_batch_size_for("tabular").bytes or 1
+        return splits.plan_tabular(dataset, size, input_name, first_index)
     raise ConfigError(f"inputs of kind {dataset.kind!r} cannot be planned yet")

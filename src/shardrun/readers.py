@@ -2,7 +2,10 @@
 
 File mini-batches become a list of local paths: local files as they are, remote files
 (``abfs://``, ``s3://``, …) downloaded into a private folder that is removed once ``run()``
-returns. Tabular mini-batches become a pandas DataFrame (or a pyarrow Table).
+returns. Tabular mini-batches become a pandas DataFrame (``mini_batch_format="arrow"``: a
+``pyarrow.Table``) read by :func:`shardrun.formats.read_table`: the worker reads only its
+own byte range or row groups, remote files through :func:`shardrun.datastores.filesystem`.
+Their item count is the number of records.
 """
 
 from __future__ import annotations
@@ -14,15 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from shardrun.datastores import filesystem, is_url
-from shardrun.errors import ShardrunError
+from shardrun.errors import DataError
 from shardrun.types import MiniBatch, WorkerSpec
 
 
 @contextmanager
 def materialise(batch: MiniBatch, spec: WorkerSpec, process: str) -> Iterator[tuple[Any, int]]:
-    """Yield ``(payload, items)`` for one mini-batch; clean up downloads afterwards."""
+    """Yield ``(payload, items)`` for one mini-batch; clean up downloads afterwards.
+
+    Raises:
+        DataError: A tabular mini-batch cannot be read (the message names the file, the
+            range and the reason): the attempt fails like any error in ``run()``.
+    """
     if batch.kind != "files":
-        raise ShardrunError(f"mini-batches of kind {batch.kind!r} cannot be read yet")
+        yield read_records(batch, spec)
+        return
     if not any(is_url(f) for f in batch.files):
         yield list(batch.files), len(batch.files)
         return
@@ -45,3 +54,17 @@ def _download(files: tuple[str, ...], folder: Path) -> list[str]:
         fs.get_file(path, str(target))
         local.append(str(target))
     return local
+
+
+def read_records(batch: MiniBatch, spec: WorkerSpec) -> tuple[Any, int]:
+    """A tabular mini-batch as ``(DataFrame or pyarrow.Table, number of records)``."""
+    from shardrun.columns import to_pandas
+    from shardrun.formats import read_table
+
+    table = read_table(batch, spec.input_options.get(batch.input_name, {}))
+    if spec.mini_batch_format == "arrow":
+        return table, table.num_rows
+    try:
+        return to_pandas(table), table.num_rows
+    except (ValueError, TypeError) as e:  # pyarrow's conversion errors derive from these
+        raise DataError(f"mini-batch {batch.index} of {batch.files[0]}: to pandas: {e}") from e
