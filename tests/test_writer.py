@@ -52,7 +52,7 @@ def spill(tmp_path: Path, chunks: list[bytes]) -> list[Part]:
 def test_merge_follows_the_given_order_and_skips_unlisted_bytes(tmp_path: Path) -> None:
     parts = spill(tmp_path, [b"second\n", b"abandoned attempt\n", b"first\n"])
     out = tmp_path / "out.txt"
-    assert merge([(0, parts[2], None), (1, parts[0], None)], out, "text") == 2
+    assert merge(lambda: [(0, parts[2], None), (1, parts[0], None)], out, "text") == 2
     assert out.read_text() == "first\nsecond\n"
 
 
@@ -60,11 +60,11 @@ def test_merge_writes_one_header(tmp_path: Path) -> None:
     data, columns = encode(FRAME, "csv")
     parts = spill(tmp_path, [data, data])
     out = tmp_path / "out.csv"
-    merge([(0, parts[0], columns), (1, parts[1], columns)], out, "csv")
+    merge(lambda: [(0, parts[0], columns), (1, parts[1], columns)], out, "csv")
     assert pd.read_csv(out).shape == (4, 2)
     text_out = tmp_path / "out.txt"
     text, _ = encode(FRAME, "text")
-    merge([(0, spill(tmp_path, [text])[0], columns)], text_out, "text", header=True)
+    merge(lambda: [(0, spill(tmp_path, [text])[0], columns)], text_out, "text", header=True)
     assert text_out.read_text().splitlines()[0] == "file score"
 
 
@@ -73,9 +73,20 @@ def test_parquet_parts_merge_into_one_file(tmp_path: Path) -> None:
     second, _ = encode(FRAME.iloc[:1], "parquet")
     parts = spill(tmp_path, [first, second])
     out = tmp_path / "out.parquet"
-    merge([(0, parts[0], columns), (1, parts[1], columns)], out, "parquet")
+    merge(lambda: [(0, parts[0], columns), (1, parts[1], columns)], out, "parquet")
     table = pq.read_table(out)
     assert table.column("file").to_pylist() == ["a.png", "b.png", "a.png"]
+
+
+def test_parquet_merge_promotes_types_that_differ_between_parts(tmp_path: Path) -> None:
+    ints, columns = encode(pd.DataFrame({"id": [1, 2], "score": [None, None]}), "parquet")
+    floats, _ = encode(pd.DataFrame({"id": [3], "score": [0.5]}), "parquet")
+    parts = spill(tmp_path, [ints, floats])
+    out = tmp_path / "out.parquet"
+    merge(lambda: [(0, parts[0], columns), (1, parts[1], columns)], out, "parquet")
+    table = pq.read_table(out)
+    assert table.column("id").to_pylist() == [1, 2, 3]
+    assert table.column("score").to_pylist() == [None, None, 0.5]
 
 
 def test_atomic_write_leaves_nothing_on_error(tmp_path: Path) -> None:
@@ -93,4 +104,4 @@ def test_a_truncated_spill_file_is_an_error(tmp_path: Path) -> None:
     (part,) = spill(tmp_path, [b"abc\n"])
     bad = Part(part.path, part.offset, 100)
     with pytest.raises(OSError, match="shorter than the ledger says"):
-        merge([(0, bad, None)], tmp_path / "out.txt", "text")
+        merge(lambda: [(0, bad, None)], tmp_path / "out.txt", "text")

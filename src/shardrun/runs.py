@@ -336,7 +336,7 @@ def _finish_output(
     destination = output_dir / config.append_row_file_name
     try:
         merge(
-            ledger.parts(),
+            ledger.parts,
             destination,
             config.append_row_format,
             header=config.append_row_dataframe_header,

@@ -26,7 +26,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -192,7 +192,7 @@ def _read(part: Part, handles: dict[str, IO[bytes]]) -> Iterator[bytes]:
 
 
 def merge(
-    parts: PartList,
+    parts: Callable[[], PartList],
     destination: str | Path,
     fmt: str,
     header: bool = False,
@@ -200,7 +200,8 @@ def merge(
     """Concatenate parts, in the order given, into ``destination`` atomically.
 
     Args:
-        parts: ``(index, part, columns)`` in mini-batch order (from the ledger).
+        parts: Gives ``(index, part, columns)`` in mini-batch order (``ledger.parts``);
+            called twice for Parquet (schemas first).
         destination: The append_row file.
         fmt: One of :data:`FORMATS`.
         header: Write one header line first (always for ``csv``).
@@ -216,7 +217,7 @@ def merge(
     handles: dict[str, IO[bytes]] = {}
     try:
         with atomic_write(destination) as out:
-            for _index, part, columns in parts:
+            for _index, part, columns in parts():
                 if merged == 0 and (header or fmt == "csv") and columns:
                     out.write(_header_line(columns, fmt).encode())
                 for chunk in _read(part, handles):
@@ -238,24 +239,32 @@ def _header_line(columns: tuple[str, ...], fmt: str) -> str:
     return " ".join(columns) + "\n"
 
 
-def _merge_parquet(parts: PartList, destination: str | Path) -> int:
+def _merge_parquet(parts: Callable[[], PartList], destination: str | Path) -> int:
+    """Two passes: unify the parts' schemas (footers), then write every part cast to it.
+
+    Types are promoted as Arrow allows (int64 + double → double, null → anything), so a
+    column that is all-null or integral in some mini-batches does not fail the merge.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    merged = 0
-    writer: Any = None
     handles: dict[str, IO[bytes]] = {}
-    with atomic_write(destination) as out:
-        try:
-            for _index, part, _columns in parts:
-                table = pq.read_table(pa.BufferReader(b"".join(_read(part, handles))))
-                if writer is None:
-                    writer = pq.ParquetWriter(out, table.schema)
-                writer.write_table(table.cast(writer.schema))
+
+    def table(part: Part, schema_only: bool = False) -> Any:
+        source = pa.BufferReader(b"".join(_read(part, handles)))
+        return pq.read_schema(source) if schema_only else pq.read_table(source)
+
+    try:
+        schemas = [table(part, schema_only=True) for _i, part, _c in parts()]
+        if not schemas:
+            return 0
+        schema = pa.unify_schemas(schemas, promote_options="permissive")
+        merged = 0
+        with atomic_write(destination) as out, pq.ParquetWriter(out, schema) as writer:
+            for _index, part, _columns in parts():
+                writer.write_table(table(part).select(schema.names).cast(schema))
                 merged += 1
-        finally:
-            if writer is not None:
-                writer.close()
-            for handle in handles.values():
-                handle.close()
-    return merged
+        return merged
+    finally:
+        for handle in handles.values():
+            handle.close()
