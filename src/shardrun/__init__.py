@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "Workspace": "shardrun.workspace",
     "Dataset": "shardrun.datasets",
     "FileDataset": "shardrun.datasets",
+    "TabularDataset": "shardrun.tables",
     "DatasetConsumptionConfig": "shardrun.datasets",
     "Model": "shardrun.models",
     "Datastore": "shardrun.datastores",
@@ -70,6 +71,7 @@ __all__ = [
     "Datastore",
     "FileDataset",
     "Model",
+    "TabularDataset",
     "Workspace",
     # environments and compute targets
     "AmlCompute",
@@ -120,6 +122,7 @@ if TYPE_CHECKING:
     from shardrun.parameters import PipelineParameter
     from shardrun.pipeline import ParallelRunStep, Pipeline, PipelineData, PythonScriptStep
     from shardrun.runs import RunResult, resume, run_parallel
+    from shardrun.tables import TabularDataset
     from shardrun.widgets import RunDetails
     from shardrun.workspace import Workspace
 
