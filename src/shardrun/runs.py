@@ -31,7 +31,8 @@ from shardrun.errors import ConfigError, NoResultToAppend, RunNotFound, Shardrun
 from shardrun.ledger import Counts, Ledger
 from shardrun.monitor import Monitor
 from shardrun.partition import plan_input
-from shardrun.scheduler import Policy, Scheduler, Verdict
+from shardrun.policy import Policy
+from shardrun.scheduler import Scheduler, Verdict
 from shardrun.types import WorkerSpec
 from shardrun.workspace import Workspace, resolve_workspace, using
 from shardrun.writer import atomic_write, merge

@@ -36,6 +36,7 @@ from shardrun.errors import (
     ShardrunError,
 )
 from shardrun.ledger import Counts, Ledger, Outcome
+from shardrun.policy import Policy
 from shardrun.types import (
     BatchResult,
     ErrorInfo,
@@ -54,22 +55,6 @@ Status = Literal["Completed", "Failed", "Canceled"]
 COMMIT_EVERY = 512
 COMMIT_AFTER = 0.2
 TICK = 0.5
-
-
-@dataclass(frozen=True)
-class Policy:
-    """The scheduling rules of one run, taken from its ParallelRunConfig."""
-
-    workers: int
-    run_max_try: int = 3
-    run_invocation_timeout: float = 60.0
-    error_threshold: int = -1
-    allowed_failed_count: int | None = None
-    allowed_failed_percent: float | None = None
-    progress_timeout: float = 270.0
-    init_failure_limit: int = 3
-    prefetch: int = 1
-    check_columns: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,7 +140,7 @@ class Scheduler:
         while True:
             self._dispatch()
             if self._source_done and not self._retries and not self._in_flight():
-                self._check_percent()
+                self._check_thresholds(all_scheduled=True)
                 return Verdict("Completed")
             events = self.backend.events(self._wait_time())
             for event in events:
@@ -168,7 +153,7 @@ class Scheduler:
                 or now - self._first_uncommitted >= COMMIT_AFTER
             ):
                 self._commit()
-            self._check_thresholds()
+            self._check_thresholds(self._source_done)
             if now - self._last_progress > self.policy.progress_timeout:
                 raise NoProgress(
                     f"no mini-batch finished in {self.policy.progress_timeout:.0f} s "
@@ -302,38 +287,17 @@ class Scheduler:
         slot.deadline = None
         was_starting = slot.state == "starting" or slot.init_failed
         if head is not None:
-            now = time.time()
             if slot.killed is head:
                 message = (
                     f"run() did not finish in {self.policy.run_invocation_timeout:g} s "
                     f"(run_invocation_timeout); {slot.name} was stopped"
                 )
-                error = ErrorInfo("RunTimeout", message, message)
-                result = BatchResult(
-                    number,
-                    head.batch.index,
-                    head.attempt,
-                    max(head.batch.items, 0),
-                    0,
-                    error=error,
-                    ended=now,
-                )
-                self._fail_attempt(head, result, "RUN_TIMEOUT", slot.name)
+                self._lose(number, slot, head, "RunTimeout", "RUN_TIMEOUT", message)
             elif slot.killed is not None:
                 self._retries.appendleft(head)
             else:
                 message = f"{slot.name} exited with code {event.exitcode} while running run()"
-                error = ErrorInfo("WorkerLost", message, message)
-                result = BatchResult(
-                    number,
-                    head.batch.index,
-                    head.attempt,
-                    max(head.batch.items, 0),
-                    0,
-                    error=error,
-                    ended=now,
-                )
-                self._fail_attempt(head, result, "WORKER_LOST", slot.name)
+                self._lose(number, slot, head, "WorkerLost", "WORKER_LOST", message)
         slot.killed = None
         slot.state = "gone"
         if was_starting and not slot.init_failed and not event.expected:
@@ -349,6 +313,17 @@ class Scheduler:
             return
         self.backend.restart(number)
         self.slots[number] = _Slot()
+
+    def _lose(
+        self, number: int, slot: _Slot, head: Task, kind: str, status: str, message: str
+    ) -> None:
+        """Fail the attempt a worker was running when it was killed or died."""
+        items = max(head.batch.items, 0)
+        error = ErrorInfo(kind, message, message)
+        result = BatchResult(
+            number, head.batch.index, head.attempt, items, 0, error=error, ended=time.time()
+        )
+        self._fail_attempt(head, result, status, slot.name)
 
     def _check_deadlines(self, now: float) -> None:
         for number, slot in self.slots.items():
@@ -402,33 +377,12 @@ class Scheduler:
 
     # -- thresholds ----------------------------------------------------------------------
 
-    def _check_thresholds(self) -> None:
-        p = self.policy
-        if p.error_threshold >= 0 and self.failed_items > p.error_threshold:
-            raise ErrorThresholdExceeded(
-                f"{self.failed_items} failed items exceed error_threshold={p.error_threshold}; "
-                f"first error: {self._first_error()}"
-            )
-        limit = p.allowed_failed_count
-        if limit is not None and limit >= 0 and self.failed_batches > limit:
-            raise ErrorThresholdExceeded(
-                f"{self.failed_batches} failed mini-batches exceed allowed_failed_count={limit}; "
-                f"first error: {self._first_error()}"
-            )
-        if self._source_done:
-            self._check_percent()
-
-    def _check_percent(self) -> None:
-        percent = self.policy.allowed_failed_percent
-        total = self.counts.total
-        if percent is None or percent >= 100 or total == 0:
-            return
-        failed = 100.0 * self.failed_batches / total
-        if failed > percent:
-            raise ErrorThresholdExceeded(
-                f"{self.failed_batches} of {total} mini-batches failed ({failed:.1f} %), more "
-                f"than allowed_failed_percent={percent:g}; first error: {self._first_error()}"
-            )
+    def _check_thresholds(self, all_scheduled: bool) -> None:
+        reason = self.policy.breach(
+            self.failed_items, self.failed_batches, self.counts.total, all_scheduled
+        )
+        if reason:
+            raise ErrorThresholdExceeded(f"{reason}; first error: {self._first_error()}")
 
     def _first_error(self) -> str:
         attempt = self.ledger.first_error()

@@ -1,0 +1,53 @@
+"""The rules a run is scheduled by: tries, timeouts and Azure's three error thresholds.
+
+:class:`Policy` is taken from a ParallelRunConfig; :meth:`Policy.breach` says whether the
+failures so far break a threshold. Only the scheduler applies it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The scheduling rules of one run, taken from its ParallelRunConfig."""
+
+    workers: int
+    run_max_try: int = 3
+    run_invocation_timeout: float = 60.0
+    error_threshold: int = -1
+    allowed_failed_count: int | None = None
+    allowed_failed_percent: float | None = None
+    progress_timeout: float = 270.0
+    init_failure_limit: int = 3
+    prefetch: int = 1
+    check_columns: bool = False
+
+    def breach(
+        self, failed_items: int, failed_batches: int, total: int, all_scheduled: bool
+    ) -> str | None:
+        """Why the run must stop, or None. Exactly equal to a threshold passes.
+
+        Args:
+            failed_items: Items of failed mini-batches plus items missing from partial results.
+            failed_batches: Mini-batches that failed or returned fewer items than they held.
+            total: Mini-batches in the run.
+            all_scheduled: Every mini-batch was handed out at least once; Azure checks
+                ``allowed_failed_percent`` only from then on.
+        """
+        if 0 <= self.error_threshold < failed_items:
+            return f"{failed_items} failed items exceed error_threshold={self.error_threshold}"
+        limit = self.allowed_failed_count
+        if limit is not None and 0 <= limit < failed_batches:
+            return f"{failed_batches} failed mini-batches exceed allowed_failed_count={limit}"
+        percent = self.allowed_failed_percent
+        if not all_scheduled or percent is None or percent >= 100 or total == 0:
+            return None
+        failed = 100.0 * failed_batches / total
+        if failed > percent:
+            return (
+                f"{failed_batches} of {total} mini-batches failed ({failed:.1f} %), more than "
+                f"allowed_failed_percent={percent:g}"
+            )
+        return None
