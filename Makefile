@@ -30,8 +30,8 @@ demo: $(STAMP)-examples
 test: $(STAMP)-test lint check-types unit
 
 lint: $(STAMP)-test
-	$(BIN)/ruff check src tests examples
-	$(BIN)/ruff format --check src tests examples
+	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff format --check src tests examples bench
 
 check-types: $(STAMP)-test
 	$(BIN)/mypy

@@ -135,6 +135,14 @@ def plan_files(
     return group_files(sorted_unique(iter_files(paths)), size, input_name, first_index)
 
 
+def list_files(dataset: FileDataset) -> Iterator[tuple[str, int]]:
+    """``(path, size)`` of a file dataset's files in path order, ``take``/``skip`` applied.
+
+    Every file is listed and sorted first (spilling to disk), then the window is cut.
+    """
+    return dataset.window.apply(sorted_unique(iter_files(dataset.paths)))
+
+
 def plan_input(
     dataset: AbstractDataset, config: ParallelRunConfig, input_name: str, first_index: int = 0
 ) -> Iterator[MiniBatch]:
@@ -143,12 +151,20 @@ def plan_input(
     With ``partition_keys``, one mini-batch per distinct combination of key values (see
     :mod:`shardrun.splits`); ``mini_batch_size`` is then ignored, with a warning, as in
     Azure's v2 parallel job. Otherwise files are grouped by count (or bytes), and tabular
-    data is cut into pieces of about ``mini_batch_size`` bytes.
+    data is cut into pieces of about ``mini_batch_size`` bytes. ``take()`` and ``skip()``
+    apply here: to the sorted files, or to the records (see :mod:`shardrun.windows`).
     """
     from shardrun import splits
     from shardrun.tables import TabularDataset
+    from shardrun.windows import plan_table
 
     if config.partition_keys:
+        if not dataset.window.whole:
+            raise ConfigError(
+                f"{dataset!r} was cut with take() or skip(), which cannot be combined with "
+                "partition_keys yet; drop one of them",
+                parameter="partition_keys",
+            )
         if config.mini_batch_size is not None:
             _log.warning(
                 "partition_keys %s and mini_batch_size %r are both set: partition_keys win, "
@@ -158,10 +174,9 @@ def plan_input(
             )
         return splits.plan_keys(dataset, config.partition_keys, input_name, first_index)
     if isinstance(dataset, FileDataset):
-        return plan_files(
-            dataset.paths, config.mini_batch_size_for("files"), input_name, first_index
-        )
+        size = config.mini_batch_size_for("files")
+        return group_files(list_files(dataset), size, input_name, first_index)
     if isinstance(dataset, TabularDataset):
-        size = config.mini_batch_size_for("tabular").bytes or 1
-        return splits.plan_tabular(dataset, size, input_name, first_index)
+        size_bytes = config.mini_batch_size_for("tabular").bytes or 1
+        return plan_table(dataset, size_bytes, input_name, first_index)
     raise ConfigError(f"inputs of kind {dataset.kind!r} cannot be planned yet")

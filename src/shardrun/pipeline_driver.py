@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from shardrun import reuse
+from shardrun import side_inputs as sides
 from shardrun.datasets import AbstractDataset, DatasetConsumptionConfig, FileDataset
 from shardrun.errors import ShardrunError
 from shardrun.experiment import _update, read_json
@@ -35,7 +36,8 @@ from shardrun.pipeline import (
     PythonScriptStep,
 )
 from shardrun.runs import run_parallel
-from shardrun.workspace import Workspace, resolve_workspace
+from shardrun.windows import Window
+from shardrun.workspace import Workspace, resolve_workspace, using
 
 PROGRESS_EVERY = 5.0
 
@@ -70,6 +72,19 @@ class Context:
             return DatasetConsumptionConfig(item.name, self.value(item))
         name = getattr(item, "name", None) or ("input" if position == 0 else f"input_{position}")
         return DatasetConsumptionConfig(name, item)
+
+    def side_input(self, item: Any) -> Any:
+        """A side input resolved for :func:`shardrun.runs.run_parallel`'s ``side_inputs``.
+
+        PipelineData becomes a dataset of its local folder (named after it), parameters
+        take their values; other side inputs are passed as they are.
+        """
+        item = self.value(item)
+        if isinstance(item, PipelineData):
+            return DatasetConsumptionConfig(item.name, FileDataset([self.data_path(item)]))
+        if isinstance(item, DatasetConsumptionConfig):
+            return DatasetConsumptionConfig(item.name, self.value(item.dataset), item.mode)
+        return item
 
     def argument(self, item: Any) -> str:
         """An argument as the string the script sees (data objects become local paths)."""
@@ -115,18 +130,32 @@ def _identity(item: Any, ctx: Context) -> str:
 def _fingerprint(step: PipelineStep, ctx: Context, settings: dict[str, Any], code: Path) -> str:
     """The step's reuse key: PipelineData count by what produced them, not by their paths."""
     paths = []
+    windows = []
     for position, item in enumerate(step.inputs):
         if not isinstance(item, PipelineData):
             named = ctx.input(item, position)
             paths.append((named.name, list(getattr(named.dataset, "paths", ()))))
-    identity = {
+            windows.append(getattr(named.dataset, "window", Window()).to_spec())
+    identity: dict[str, Any] = {
         "step": type(step).__name__,
         "settings": settings,
         "inputs": [_identity(i, ctx) for i in step.inputs if isinstance(i, PipelineData)],
         "outputs": [d.name for d in step.outputs],
     }
+    if any(windows):
+        identity["windows"] = windows
+    side = getattr(step, "side_inputs", [])
+    if side:
+        # Side inputs count like inputs: PipelineData by producer, the rest by their files.
+        identity["side_inputs"] = [_identity(i, ctx) for i in side if isinstance(i, PipelineData)]
+        for position, item in enumerate(side):
+            if not isinstance(item, PipelineData):
+                files = sides.as_file_dataset(ctx.side_input(item))
+                paths.append((f"side input {position}", list(files.paths)))
+                identity["side_inputs"].append(files.window.to_spec())
     arguments = [_identity(a, ctx) for a in step.arguments]
-    return reuse.fingerprint(code, identity, paths, arguments)
+    with using(ctx.workspace):  # azureml:// inputs resolve in the pipeline's workspace
+        return reuse.fingerprint(code, identity, paths, arguments)
 
 
 def run_parallel_step(step: ParallelRunStep, ctx: Context, step_run_id: str) -> dict[str, Any]:
@@ -140,7 +169,8 @@ def run_parallel_step(step: ParallelRunStep, ctx: Context, step_run_id: str) -> 
         env["AZUREML_MODEL_DIR"] = str(model_dir(ctx.workspace, model.name, model.version))
         config = config.replace(environment_variables=env)
     inputs = [ctx.input(item, n) for n, item in enumerate(step.inputs)]
-    arguments = [ctx.argument(a) for a in step.arguments]
+    side = [ctx.side_input(item) for item in step.side_inputs]
+    arguments = [_step_argument(a, step.side_inputs, side, ctx) for a in step.arguments]
     outputs: dict[str, dict[str, str]] = {}
     output_dir: str | None = None
     if isinstance(step.output, PipelineData):
@@ -171,6 +201,7 @@ def run_parallel_step(step: ParallelRunStep, ctx: Context, step_run_id: str) -> 
             workspace=ctx.workspace,
             run_id=step_run_id,
             arguments=arguments,
+            side_inputs=side,
             show_progress=False,
         )
     finally:
@@ -182,6 +213,14 @@ def run_parallel_step(step: ParallelRunStep, ctx: Context, step_run_id: str) -> 
     if result.status == "Completed":
         reuse.remember(ctx.workspace.path, key, {"run_id": step_run_id, "outputs": outputs})
     return record
+
+
+def _step_argument(value: Any, originals: list[Any], resolved: list[Any], ctx: Context) -> Any:
+    """A side input's resolved object (``run_parallel`` makes it a path); else a string."""
+    for original, side in zip(originals, resolved, strict=True):
+        if sides.refers_to(value, original):
+            return side
+    return ctx.argument(value)
 
 
 def run_script_step(step: PythonScriptStep, ctx: Context, step_run_id: str) -> dict[str, Any]:

@@ -1,11 +1,13 @@
 """Turn a mini-batch descriptor into what ``run()`` receives, inside the worker.
 
-File mini-batches become a list of local paths: local files as they are, remote files
-(``abfs://``, ``s3://``, …) downloaded into a private folder that is removed once ``run()``
-returns. Tabular mini-batches become a pandas DataFrame (``mini_batch_format="arrow"``: a
-``pyarrow.Table``) read by :func:`shardrun.formats.read_table`: the worker reads only its
-own byte range or row groups, remote files through :func:`shardrun.datastores.filesystem`.
-Their item count is the number of records.
+File mini-batches become a list of local paths: local files as they are, files on a local
+folder datastore (``azureml://`` URIs whose filesystem is local) at their local path, with
+no copy, and remote files (``abfs://``, ``s3://``, …) downloaded into a private folder that
+is removed once ``run()`` returns. Tabular mini-batches become a pandas DataFrame
+(``mini_batch_format="arrow"``: a ``pyarrow.Table``) read by
+:func:`shardrun.formats.read_table`: the worker reads only its own byte range or row
+groups, remote files through :func:`shardrun.datastores.filesystem`. Their item count is
+the number of records.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from shardrun.datastores import filesystem, is_url
+from shardrun.downloads import is_local_filesystem
 from shardrun.errors import DataError
 from shardrun.types import MiniBatch, WorkerSpec
 
@@ -49,6 +52,9 @@ def _download(files: tuple[str, ...], folder: Path) -> list[str]:
             local.append(url)
             continue
         fs, path = filesystem(url)
+        if is_local_filesystem(fs):
+            local.append(path)
+            continue
         target = folder / str(position) / Path(path).name
         target.parent.mkdir(parents=True, exist_ok=True)
         fs.get_file(path, str(target))

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from shardrun import compute, reports
+from shardrun import side_inputs as sides
 from shardrun.backends import get_backend
 from shardrun.config import ParallelRunConfig, validate_arguments
 from shardrun.datasets import AnyInput, DatasetConsumptionConfig, dataset_from_spec, named_inputs
@@ -90,6 +91,7 @@ def run_parallel(
     workspace: Workspace | str | os.PathLike[str] | None = None,
     run_id: str | None = None,
     arguments: Sequence[Any] | None = None,
+    side_inputs: Sequence[Any] | None = None,
     show_progress: bool = True,
 ) -> RunResult:
     """Run the entry script over ``inputs`` in parallel and wait for the verdict.
@@ -102,27 +104,35 @@ def run_parallel(
         workspace: The workspace folder (else ``$SHARDRUN_WORKSPACE``, else
             ``./shardrun-workspace``).
         run_id: A name for the run; must be new in the workspace.
-        arguments: Extra ``sys.argv`` for the entry script (``--name value`` pairs).
+        arguments: Extra ``sys.argv`` for the entry script (``--name value`` pairs). A side
+            input among them becomes its local path.
+        side_inputs: Reference data every worker reads whole, not split (Azure's
+            ``side_inputs``): datasets, consumption configs, DataPaths or paths. Local
+            ones are used where they are; others are downloaded once, before workers
+            start, into ``<run_dir>/side_inputs/<name>/`` (see :mod:`shardrun.side_inputs`).
         show_progress: Show a progress bar in the terminal.
 
     Raises:
         ConfigError: Something is wrong with the config, the inputs or the run id; raised
             before any worker starts.
     """
-    args = validate_arguments(list(arguments or []))
-    config = config.resolve().with_runtime_options(args)
+    config = config.resolve()
     check_entry_script(config.entry_script_path)
     named = named_inputs(inputs)
     ws = resolve_workspace(workspace)
-    backend = _backend_for(ws, config)
-    if isinstance(config.environment, Environment):
-        config.environment.check()
     run_id = run_id or new_run_id(config)
     run_dir = ws.run_dir(run_id)
     if run_dir.exists():
         raise ConfigError(
             f"run id {run_id!r} already exists in {ws.path}; resume it or pick another"
         )
+    with using(ws):
+        side = sides.plan(side_inputs, run_dir)
+    args = validate_arguments(sides.replace_references(list(arguments or []), side))
+    config = config.with_runtime_options(args)
+    backend = _backend_for(ws, config)
+    if isinstance(config.environment, Environment):
+        config.environment.check()
     output_dir = Path(output).resolve() if output is not None else run_dir / "outputs" / "output"
     record = {
         "run_id": run_id,
@@ -132,6 +142,7 @@ def run_parallel(
         "inputs": [{"name": n.name, "dataset": n.dataset.to_spec()} for n in named],
         "output_dir": str(output_dir),
         "arguments": [str(a) for a in args],
+        "side_inputs": [s.to_record() for s in side],
         "workspace": str(ws.path),
         "backend": backend,
     }
@@ -237,6 +248,7 @@ def _execute(
         ledger = Ledger.open(run_dir / "ledger.sqlite")
         try:
             _plan(ledger, config, named)
+            sides.fetch(run_dir, record.get("side_inputs", []))
             if resuming:
                 ledger.reset_running()
                 ledger.reopen_failed()

@@ -26,12 +26,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal, cast
 
 from shardrun.columns import stored_type, to_pandas
-from shardrun.datasets import AbstractDataset, FileDataset, _normalise_paths
+from shardrun.datapaths import normalise_paths, resolving, workspace_of
+from shardrun.datasets import AbstractDataset, FileDataset
 from shardrun.errors import ConfigError
 from shardrun.formats import ENCODINGS, header_flag, read_table
 from shardrun.pathkeys import compile_format, path_keys, root_of
 from shardrun.repartition import target_url, write_partitioned
 from shardrun.schemas import sample_types
+from shardrun.windows import Window
 
 FORMATS = ("csv", "jsonl", "parquet")
 TableFormat = Literal["csv", "jsonl", "parquet"]
@@ -131,13 +133,17 @@ class TabularDataset(AbstractDataset):
             "include_path": self.include_path,
             "partition_format": self.partition_format,
             "partition_keys": list(self.partition_keys),
+            **self.window.to_spec(),
         }
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> TabularDataset:
         """The dataset that :meth:`to_spec` described."""
-        options = {k: v for k, v in spec.items() if k not in ("kind", "paths", "format")}
-        return cls(spec["paths"], spec.get("format", "csv"), **options)
+        skipped = ("kind", "paths", "format", *Window.KEYS)
+        options = {k: v for k, v in spec.items() if k not in skipped}
+        dataset = cls(spec["paths"], spec.get("format", "csv"), **options)
+        dataset.window = Window.from_spec(spec)
+        return dataset
 
     def _copy(self, **changes: Any) -> TabularDataset:
         return TabularDataset.from_spec({**self.to_spec(), **changes})
@@ -146,10 +152,10 @@ class TabularDataset(AbstractDataset):
 
     def _tables(self) -> Iterator[Any]:
         """Every record, as ``pyarrow.Table`` pieces of about 64 MiB, in dataset order."""
-        from shardrun.splits import plan_tabular
+        from shardrun.windows import plan_table
 
         options = self.read_options()
-        for batch in plan_tabular(self, _READ_BYTES, "input"):
+        for batch in plan_table(self, _READ_BYTES, "input"):
             yield read_table(batch, options)
 
     def to_pandas_dataframe(self) -> Any:
@@ -164,7 +170,8 @@ class TabularDataset(AbstractDataset):
         """
         import pyarrow as pa
 
-        tables = list(self._tables())
+        with self._resolving():
+            tables = list(self._tables())
         if not tables:
             return to_pandas(pa.table({}))
         return to_pandas(pa.concat_tables(tables, promote_options="permissive"))
@@ -216,7 +223,8 @@ class TabularDataset(AbstractDataset):
             self._check_path_keys(keys)
             return self._copy(partition_keys=keys, name=name or self.name)
         url = target_url(target)
-        types = write_partitioned(self._tables(), url, keys, repr(self))
+        with self._resolving():
+            types = write_partitioned(self._tables(), url, keys, repr(self))
         if partition_as_file_dataset:
             dataset: AbstractDataset = FileDataset([url])
         else:
@@ -255,13 +263,15 @@ def _dataset(
     infer: bool,
     **options: Any,
 ) -> TabularDataset:
-    paths = _normalise_paths(path)
+    paths = normalise_paths(path)
     given = {str(name): stored_type(t) for name, t in (set_column_types or {}).items()}
     dataset = TabularDataset(paths, format, column_types=given, **options)
+    dataset._workspace = workspace_of(path)
     if not (validate or infer):
         return dataset
     try:
-        inferred = sample_types(paths, dataset.read_options())
+        with resolving(path):
+            inferred = sample_types(paths, dataset.read_options())
     except ConfigError:
         if validate:
             raise
@@ -291,7 +301,8 @@ class TabularFactory:
         """CSV (or any delimiter) files, split into byte ranges on line boundaries.
 
         Args:
-            path: Files, folders, globs or URLs (one or a list).
+            path: Files, folders, globs, URLs, DataPaths or ``(datastore, path)`` tuples
+                (one or a list).
             validate: Check now that the first file can be read and parsed. As in Azure,
                 skipping that also needs ``infer_column_types=False``.
             include_path: Add a ``Path`` column with each record's file.
@@ -353,7 +364,8 @@ class TabularFactory:
         Azure never splits a file with one row group; shardrun does.
 
         Args:
-            path: Files, folders, globs or URLs (one or a list).
+            path: Files, folders, globs, URLs, DataPaths or ``(datastore, path)`` tuples
+                (one or a list).
             validate: Check now that the first file's footer can be read.
             include_path: Add a ``Path`` column with each record's file.
             set_column_types: Column name -> type to convert to (see
@@ -386,7 +398,8 @@ class TabularFactory:
         """JSON Lines files (one object per line), split into byte ranges on line breaks.
 
         Args:
-            path: Files, folders, globs or URLs (one or a list).
+            path: Files, folders, globs, URLs, DataPaths or ``(datastore, path)`` tuples
+                (one or a list).
             validate: Read the first MiB of the first file now; its column types then
                 apply to every mini-batch. Without it, each mini-batch infers its own.
             include_path: Add a ``Path`` column with each record's file.
