@@ -195,3 +195,31 @@ def test_run_details_lists_the_steps(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert rows[1][3].startswith("mini-batches: 3 scheduled, 3 done")
     RunDetails(run).show()
     assert "score-docs" in capsys.readouterr().out
+
+
+def test_a_datapath_is_a_step_input_and_a_side_input(tmp_path: Path) -> None:
+    from shardrun import Datastore
+
+    ws = Workspace.create(tmp_path / "ws")
+    (tmp_path / "store" / "docs").mkdir(parents=True)
+    (tmp_path / "store" / "docs" / "a.txt").write_text("one two three\n")
+    (tmp_path / "store" / "ref.txt").write_text("reference\n")
+    store = Datastore.register_local_directory(ws, "store", str(tmp_path / "store"))
+    reference = store.path("ref.txt")
+    config = ParallelRunConfig(
+        entry_script="score.py", source_directory=str(CODE), process_count_per_node=1
+    )
+    step = ParallelRunStep(
+        "from-datapath",
+        config,
+        inputs=[store.path("docs/")],
+        output=PipelineData("counted"),
+        side_inputs=[reference],
+        arguments=["--reference", reference],
+    )
+    run = Experiment(ws, "datapath").submit(Pipeline(ws, [step]))
+    assert run.wait_for_completion(show_output=False, timeout_seconds=120) == "Completed"
+    output = run.find_step_run("from-datapath")[0].get_output_data("counted")
+    assert (Path(output.local_path) / "parallel_run_step.txt").read_text() == "a.txt: 3\n"
+    record = (run.find_step_run("from-datapath")[0].run_dir / "run.json").read_text()
+    assert str(tmp_path / "store" / "ref.txt") in record

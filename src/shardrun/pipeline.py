@@ -23,6 +23,7 @@ from shardrun.config import (
     validate_step_name,
 )
 from shardrun.datasets import AbstractDataset, DatasetConsumptionConfig
+from shardrun.datastores import DataPath
 from shardrun.errors import ConfigError
 from shardrun.parameters import PipelineParameter
 
@@ -82,11 +83,11 @@ class PipelineData:
         return self
 
 
-StepInput = DatasetConsumptionConfig | AbstractDataset | PipelineData | PipelineParameter
+StepInput = DatasetConsumptionConfig | AbstractDataset | PipelineData | PipelineParameter | DataPath
 
 
 def _check_input(step: str, item: Any) -> StepInput:
-    if isinstance(item, DatasetConsumptionConfig | AbstractDataset | PipelineData):
+    if isinstance(item, DatasetConsumptionConfig | AbstractDataset | PipelineData | DataPath):
         return item
     if isinstance(item, PipelineParameter) and isinstance(item.default_value, AbstractDataset):
         return item
@@ -105,7 +106,7 @@ def _check_arguments(arguments: Sequence[Any] | None) -> list[Any]:
 
 
 def _is_data(value: Any) -> bool:
-    return isinstance(value, PipelineData | DatasetConsumptionConfig | AbstractDataset)
+    return isinstance(value, PipelineData | DatasetConsumptionConfig | AbstractDataset | DataPath)
 
 
 class PipelineStep:

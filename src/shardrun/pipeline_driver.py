@@ -24,7 +24,8 @@ from typing import Any, NoReturn
 
 from shardrun import reuse
 from shardrun import side_inputs as sides
-from shardrun.datasets import AbstractDataset, DatasetConsumptionConfig, FileDataset
+from shardrun.datasets import AbstractDataset, Dataset, DatasetConsumptionConfig, FileDataset
+from shardrun.datastores import DataPath
 from shardrun.errors import ShardrunError
 from shardrun.experiment import _update, read_json
 from shardrun.parameters import PipelineParameter
@@ -70,6 +71,11 @@ class Context:
             return DatasetConsumptionConfig(item.name, dataset, item.mode)
         if isinstance(item, PipelineParameter):
             return DatasetConsumptionConfig(item.name, self.value(item))
+        if isinstance(item, DataPath):
+            return DatasetConsumptionConfig(
+                "input" if position == 0 else f"input_{position}",
+                Dataset.File.from_files(item, validate=False),
+            )
         name = getattr(item, "name", None) or ("input" if position == 0 else f"input_{position}")
         return DatasetConsumptionConfig(name, item)
 
