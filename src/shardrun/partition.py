@@ -19,6 +19,7 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from itertools import islice
 
 from shardrun.config import MiniBatchSize, ParallelRunConfig
@@ -78,27 +79,37 @@ def _walk_local(folder: str) -> Iterator[tuple[str, int]]:
                     yield entry.path, entry.stat().st_size
 
 
-def sorted_unique(
-    files: Iterable[tuple[str, int]], chunk: int = 10_000
-) -> Iterator[tuple[str, int]]:
-    """Sort ``(path, size)`` pairs by path and drop repeats, spilling to a temporary file."""
-    # Removed in ``finally``: that also runs when an abandoned generator is collected.
-    tmp = tempfile.mkdtemp(prefix="shardrun-sort-")
+@contextmanager
+def scratch_db(prefix: str) -> Iterator[sqlite3.Connection]:
+    """A throwaway SQLite database on disk (no journal, no fsync), removed afterwards.
+
+    Used to sort and group listings larger than memory. Inside a generator, the removal
+    also runs when an abandoned generator is collected.
+    """
+    tmp = tempfile.mkdtemp(prefix=prefix)
     try:
-        db = sqlite3.connect(os.path.join(tmp, "sort.sqlite"))
+        db = sqlite3.connect(os.path.join(tmp, "scratch.sqlite"))
         try:
             db.execute("PRAGMA journal_mode=OFF")
             db.execute("PRAGMA synchronous=OFF")
-            db.execute("CREATE TABLE f (path TEXT PRIMARY KEY, size INTEGER) WITHOUT ROWID")
-            iterator = iter(files)
-            while rows := list(islice(iterator, chunk)):
-                db.executemany("INSERT OR IGNORE INTO f VALUES (?, ?)", rows)
-                db.commit()
-            yield from db.execute("SELECT path, size FROM f ORDER BY path")
+            yield db
         finally:
             db.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sorted_unique(
+    files: Iterable[tuple[str, int]], chunk: int = 10_000
+) -> Iterator[tuple[str, int]]:
+    """Sort ``(path, size)`` pairs by path and drop repeats, spilling to a temporary file."""
+    with scratch_db("shardrun-sort-") as db:
+        db.execute("CREATE TABLE f (path TEXT PRIMARY KEY, size INTEGER) WITHOUT ROWID")
+        iterator = iter(files)
+        while rows := list(islice(iterator, chunk)):
+            db.executemany("INSERT OR IGNORE INTO f VALUES (?, ?)", rows)
+            db.commit()
+        yield from db.execute("SELECT path, size FROM f ORDER BY path")
 
 
 def group_files(

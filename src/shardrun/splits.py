@@ -22,9 +22,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import sqlite3
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import groupby, islice
@@ -223,31 +220,24 @@ def _grouped(
 
     Rows spill to a temporary SQLite file, so that a million files never sit in memory.
     """
-    tmp = tempfile.mkdtemp(prefix="shardrun-keys-")
-    try:
-        db = sqlite3.connect(os.path.join(tmp, "keys.sqlite"))
-        try:
-            db.execute("PRAGMA journal_mode=OFF")
-            db.execute("PRAGMA synchronous=OFF")
-            db.execute("CREATE TABLE f (seq INTEGER PRIMARY KEY, key TEXT, path TEXT, size INT)")
-            iterator = iter(rows)
-            seq = 0
-            while batch := list(islice(iterator, chunk)):
-                db.executemany(
-                    "INSERT INTO f VALUES (?, ?, ?, ?)",
-                    [(seq + n, *row) for n, row in enumerate(batch)],
-                )
-                seq += len(batch)
-                db.commit()
-            ordered = db.execute(
-                "SELECT key, path, size FROM f ORDER BY MIN(seq) OVER (PARTITION BY key), seq"
+    from shardrun.partition import scratch_db
+
+    with scratch_db("shardrun-keys-") as db:
+        db.execute("CREATE TABLE f (seq INTEGER PRIMARY KEY, key TEXT, path TEXT, size INT)")
+        iterator = iter(rows)
+        seq = 0
+        while batch := list(islice(iterator, chunk)):
+            db.executemany(
+                "INSERT INTO f VALUES (?, ?, ?, ?)",
+                [(seq + n, *row) for n, row in enumerate(batch)],
             )
-            for key, group in groupby(ordered, key=lambda row: str(row[0])):
-                yield key, ((str(path), int(size)) for _key, path, size in group)
-        finally:
-            db.close()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            seq += len(batch)
+            db.commit()
+        ordered = db.execute(
+            "SELECT key, path, size FROM f ORDER BY MIN(seq) OVER (PARTITION BY key), seq"
+        )
+        for key, group in groupby(ordered, key=lambda row: str(row[0])):
+            yield key, ((str(path), int(size)) for _key, path, size in group)
 
 
 def _missing_keys(keys: Sequence[str], path: str, missing: list[str], found: dict[str, str]) -> str:
