@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -223,3 +224,65 @@ def test_a_datapath_is_a_step_input_and_a_side_input(tmp_path: Path) -> None:
     assert (Path(output.local_path) / "parallel_run_step.txt").read_text() == "a.txt: 3\n"
     record = (run.find_step_run("from-datapath")[0].run_dir / "run.json").read_text()
     assert str(tmp_path / "store" / "ref.txt") in record
+
+
+def test_a_step_that_names_a_model_gets_azureml_model_dir(tmp_path: Path) -> None:
+    from shardrun import Dataset, Model
+    from shardrun.models import model_dir
+
+    ws = Workspace.create(tmp_path / "ws")
+    (tmp_path / "model.bin").write_bytes(b"weights")
+    Model.register(workspace=ws, model_path=tmp_path / "model.bin", model_name="m1")
+    model = Model.register(workspace=ws, model_path=tmp_path / "model.bin", model_name="m1")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "x.txt").write_text("x")
+    config = ParallelRunConfig(
+        entry_script="model_dir.py", source_directory=str(CODE), process_count_per_node=1
+    )
+    step = ParallelRunStep(
+        "with-model",
+        config,
+        inputs=[Dataset.File.from_files(str(tmp_path / "data"))],
+        output=PipelineData("where"),
+        models=[model],
+    )
+    run = Experiment(ws, "model").submit(Pipeline(ws, [step]))
+    assert run.wait_for_completion(show_output=False, timeout_seconds=120) == "Completed"
+    output = run.find_step_run("with-model")[0].get_output_data("where")
+    line = (Path(output.local_path) / "parallel_run_step.txt").read_text().strip()
+    assert model.version == 2
+    assert line == f"{model_dir(ws, 'm1', 2)} ['model.bin']"
+
+
+def test_a_changed_input_or_script_runs_the_step_again(tmp_path: Path) -> None:
+    from shardrun import Dataset
+
+    ws = Workspace.create(tmp_path / "ws")
+    code = tmp_path / "code"
+    shutil.copytree(CODE, code)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("one two\n")
+    config = ParallelRunConfig(
+        entry_script="score.py", source_directory=str(code), process_count_per_node=1
+    )
+    step = ParallelRunStep(
+        "counting",
+        config,
+        inputs=[Dataset.File.from_files(str(data))],
+        output=PipelineData("counts"),
+    )
+    experiment = Experiment(ws, "changes")
+
+    def reused() -> bool:
+        run = experiment.submit(Pipeline(ws, [step]))
+        assert run.wait_for_completion(show_output=False, timeout_seconds=120) == "Completed"
+        return "reused_from" in run.find_step_run("counting")[0].get_details()
+
+    assert not reused()
+    assert reused()
+    (data / "b.txt").write_text("three\n")
+    assert not reused()
+    assert reused()
+    (code / "score.py").write_text((code / "score.py").read_text() + "\n# changed\n")
+    assert not reused()
