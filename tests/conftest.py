@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
+
+from shardrun.urls import clear_cache
+from shardrun.workspace import Workspace
 
 SCRIPTS = Path(__file__).parent / "scripts"
 
@@ -37,3 +41,20 @@ def inputs(tmp_path: Path) -> Callable[[Sequence[str]], Path]:
 def workspace(tmp_path: Path) -> Path:
     """A fresh workspace folder."""
     return tmp_path / "ws"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment() -> Iterator[None]:
+    """Drop the datastore secret variables and cached filesystems a test left behind."""
+    before = set(os.environ)
+    yield
+    for name in set(os.environ) - before:
+        if name.startswith("SHARDRUN_DATASTORE_"):
+            del os.environ[name]
+    clear_cache()
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    """A fresh workspace."""
+    return Workspace.create(tmp_path / "ws")

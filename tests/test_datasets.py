@@ -5,10 +5,8 @@ Azurite, through run_parallel and a ParallelRunStep)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,30 +30,12 @@ from shardrun.experiment import Experiment
 from shardrun.formats import read_table
 from shardrun.partition import list_files, plan_input
 from shardrun.pipeline import ParallelRunStep, Pipeline, PipelineData
-from shardrun.urls import clear_cache
 from shardrun.windows import plan_table
 
 if TYPE_CHECKING:
     from tests.services import Server
 
 pytest_plugins = ["tests.services"]
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment() -> Iterator[None]:
-    """Drop the secret variables and cached filesystems a test left behind."""
-    before = set(os.environ)
-    yield
-    for name in set(os.environ) - before:
-        if name.startswith("SHARDRUN_DATASTORE_"):
-            del os.environ[name]
-    clear_cache()
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    """A fresh workspace."""
-    return Workspace.create(tmp_path / "ws")
 
 
 def make_files(folder: Path, names: list[str]) -> Path:

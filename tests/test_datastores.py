@@ -11,7 +11,6 @@ import pickle
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,23 +36,6 @@ S3_SECRET = "testing-secret-value"
 def unique(prefix: str) -> str:
     """A container or bucket name no other test uses: ``<prefix>-<8 hex>``."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment() -> Iterator[None]:
-    """Drop the secret variables and cached filesystems a test left behind."""
-    before = set(os.environ)
-    yield
-    for name in set(os.environ) - before:
-        if name.startswith("SHARDRUN_DATASTORE_"):
-            del os.environ[name]
-    clear_cache()
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    """A fresh workspace."""
-    return Workspace.create(tmp_path / "ws")
 
 
 def make_tree(folder: Path) -> Path:
