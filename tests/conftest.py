@@ -58,3 +58,48 @@ def _clean_environment() -> Iterator[None]:
 def ws(tmp_path: Path) -> Workspace:
     """A fresh workspace."""
     return Workspace.create(tmp_path / "ws")
+
+
+def stop_pipeline_drivers(root: Path) -> list[int]:
+    """Stop, by PID, every pipeline driver under ``root`` whose run has not ended.
+
+    Pipeline drivers are detached on purpose (they outlive their submitter), so a test that
+    submits pipelines calls this at teardown: a failed assertion must not leave one running.
+    """
+    import json
+    import signal
+    import time
+
+    stopped = []
+    for record_file in root.rglob("experiments/*/*/run.json"):
+        record = json.loads(record_file.read_text())
+        pid = record.get("pid")
+        if record.get("status") in ("Completed", "Failed", "Canceled") or not isinstance(pid, int):
+            continue
+        for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and _alive(pid):
+                time.sleep(0.05)
+            if not _alive(pid):
+                break
+        stopped.append(pid)
+    return stopped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(") ", 1)[1][:1] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def pipeline_drivers(tmp_path: Path) -> Iterator[Path]:
+    """For tests that submit pipelines under ``tmp_path``: their drivers are stopped after."""
+    yield tmp_path
+    stop_pipeline_drivers(tmp_path)

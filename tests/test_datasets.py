@@ -442,7 +442,9 @@ def test_a_resumed_run_fetches_its_side_inputs_again(ws: Workspace, tmp_path: Pa
     assert (folder / "v.txt").read_text() == "content of v.txt"
 
 
-def test_side_inputs_count_for_step_reuse(ws: Workspace, tmp_path: Path) -> None:
+def test_side_inputs_count_for_step_reuse(
+    ws: Workspace, tmp_path: Path, pipeline_drivers: Path
+) -> None:
     data = make_files(tmp_path / "data", ["x.txt"])
     labels = make_files(tmp_path / "labels", ["l.txt"])
     label_ds = Dataset.File.from_files(str(labels / "l.txt"))

@@ -19,6 +19,11 @@ from tests.test_resume import alive, worker_pids
 CODE = SCRIPTS / "pipeline"
 
 
+@pytest.fixture(autouse=True)
+def _stop_drivers(pipeline_drivers: Path) -> None:
+    """Every pipeline driver a test here starts is stopped by PID at teardown."""
+
+
 def build(ws: Workspace, count: object = 5, delay: float = 0.0) -> tuple[Pipeline, PipelineData]:
     docs = PipelineData("docs")
     scores = PipelineData("scores")
@@ -286,3 +291,19 @@ def test_a_changed_input_or_script_runs_the_step_again(tmp_path: Path) -> None:
     assert reused()
     (code / "score.py").write_text((code / "score.py").read_text() + "\n# changed\n")
     assert not reused()
+
+
+def test_teardown_stops_a_running_driver_by_pid(tmp_path: Path) -> None:
+    from tests.conftest import stop_pipeline_drivers
+
+    ws = Workspace.create(tmp_path / "ws")
+    pipeline, _ = build(ws, count=40, delay=0.5)
+    run = Experiment(ws, "teardown").submit(pipeline, pipeline_parameters={"batch_size": "1"})
+    deadline = time.monotonic() + 60
+    while run.get_status() != "Running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    pid = run.get_details()["pid"]
+    assert stop_pipeline_drivers(tmp_path) == [pid]
+    assert not alive(pid)
+    assert run.get_status() in ("Canceled", "Failed")

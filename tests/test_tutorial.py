@@ -34,7 +34,7 @@ def test_the_notebook_matches_the_script() -> None:
 
 @pytest.mark.slow
 @pytest.mark.service
-def test_tutorial_runs_end_to_end(azurite: Server, tmp_path: Path) -> None:
+def test_tutorial_runs_end_to_end(azurite: Server, tmp_path: Path, pipeline_drivers: Path) -> None:
     for example in ("tutorial", "mnist"):
         shutil.copytree(
             ROOT / "examples" / example,
