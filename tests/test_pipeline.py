@@ -6,6 +6,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,7 +17,11 @@ from shardrun.pipeline import ParallelRunStep, Pipeline, PipelineData, PythonScr
 from tests.conftest import SCRIPTS
 from tests.test_resume import alive, worker_pids
 
+if TYPE_CHECKING:
+    from tests.services import Server
+
 CODE = SCRIPTS / "pipeline"
+pytest_plugins = ["tests.services"]
 
 
 @pytest.fixture(autouse=True)
@@ -65,6 +70,8 @@ def test_a_pipeline_runs_its_steps_in_data_order(tmp_path: Path) -> None:
     (step,) = run.find_step_run("score-docs")
     output = step.get_output_data(scores.name)
     assert output.path_on_datastore == f"azureml/{run.id}/scores"
+    default_root = ws.path / "datastores" / "workspaceblobstore"
+    assert output.local_path == default_root / output.path_on_datastore
     target = Path(output.download(tmp_path / "download"))
     lines = (target / "parallel_run_step.txt").read_text().splitlines()
     assert lines == [f"doc{n:03d}.txt: 2" for n in range(5)]
@@ -307,3 +314,42 @@ def test_teardown_stops_a_running_driver_by_pid(tmp_path: Path) -> None:
     assert stop_pipeline_drivers(tmp_path) == [pid]
     assert not alive(pid)
     assert run.get_status() in ("Canceled", "Failed")
+
+
+@pytest.mark.service
+def test_pipeline_data_on_a_blob_datastore_is_uploaded_there(
+    azurite: Server, tmp_path: Path
+) -> None:
+    import uuid
+
+    from shardrun import Dataset, Datastore
+
+    ws = Workspace.create(tmp_path / "ws")
+    container = f"outputs-{uuid.uuid4().hex[:8]}"
+    store = Datastore.register_azure_blob_container(
+        ws,
+        "blob_out",
+        container,
+        azurite.account_name,
+        account_key=azurite.account_key,
+        endpoint=azurite.blob_endpoint,
+        create_if_not_exists=True,
+    )
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.txt").write_text("one two three\n")
+    config = ParallelRunConfig(
+        entry_script="score.py", source_directory=str(CODE), process_count_per_node=1
+    )
+    step = ParallelRunStep(
+        "to-blob",
+        config,
+        inputs=[Dataset.File.from_files(str(tmp_path / "data"))],
+        output=PipelineData("scored", datastore=store),
+    )
+    run = Experiment(ws, "blob").submit(Pipeline(ws, [step]))
+    assert run.wait_for_completion(show_output=False, timeout_seconds=120) == "Completed"
+    output = run.find_step_run("to-blob")[0].get_output_data("scored")
+    assert output.datastore_name == "blob_out"
+    fs, root = store.filesystem()
+    remote = f"{root.rstrip('/')}/{output.path_on_datastore}/parallel_run_step.txt"
+    assert fs.cat_file(remote) == b"a.txt: 3\n"

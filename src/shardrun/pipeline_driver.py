@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+from fsspec.implementations.local import LocalFileSystem
+
 from shardrun import reuse
 from shardrun import side_inputs as sides
 from shardrun.datasets import AbstractDataset, Dataset, DatasetConsumptionConfig, FileDataset
-from shardrun.datastores import DataPath
+from shardrun.datastores import DataPath, Datastore
 from shardrun.errors import ShardrunError
 from shardrun.experiment import _update, read_json
 from shardrun.parameters import PipelineParameter
@@ -109,19 +111,48 @@ class Context:
             return str(item.to_spec())
         return str(item)
 
+    def datastore(self, data: PipelineData) -> Datastore:
+        """The datastore a PipelineData lives on (the workspace's default if unnamed)."""
+        store = data.datastore
+        return store if isinstance(store, Datastore) else self.workspace.get_default_datastore()
+
     def output_dir(self, data: PipelineData) -> str:
-        """The folder a step writes a PipelineData into (``azureml/<run>/<name>``)."""
-        path = self.workspace.path / "pipeline_data" / "azureml" / self.run_id / data.name
+        """The local folder a step writes a PipelineData into.
+
+        On a local-folder datastore it is ``<datastore>/azureml/<run>/<name>`` itself; on a
+        remote one a staging folder in the workspace, uploaded there once the step completes
+        (:func:`upload_outputs`).
+        """
+        fs, root = self.datastore(data).filesystem()
+        relative = Path("azureml", self.run_id, data.name)
+        if isinstance(fs, LocalFileSystem):
+            path = Path(root) / relative
+        else:
+            path = self.workspace.path / "pipeline_data" / self.datastore(data).name / relative
         path.mkdir(parents=True, exist_ok=True)
         return str(path)
 
     def output_record(self, data: PipelineData) -> dict[str, str]:
         """How a PipelineData is found again: datastore, path on it, local folder."""
         return {
-            "datastore": getattr(data.datastore, "name", None) or "workspace",
+            "datastore": self.datastore(data).name,
             "path_on_datastore": f"azureml/{self.run_id}/{data.name}",
             "local_path": self.output_dir(data),
         }
+
+    def upload_outputs(self, step: PipelineStep, outputs: dict[str, dict[str, str]]) -> None:
+        """Copy a completed step's PipelineData staged locally to their remote datastores."""
+        for data in step.outputs:
+            store = self.datastore(data)
+            fs, _root = store.filesystem()
+            if not isinstance(fs, LocalFileSystem):
+                record = outputs[data.name]
+                store.upload(
+                    record["local_path"],
+                    record["path_on_datastore"],
+                    overwrite=True,
+                    show_progress=False,
+                )
 
 
 def _identity(item: Any, ctx: Context) -> str:
@@ -217,6 +248,7 @@ def run_parallel_step(step: ParallelRunStep, ctx: Context, step_run_id: str) -> 
         output["fingerprint"] = key
     record = {"status": result.status, "reason": result.reason, "outputs": outputs}
     if result.status == "Completed":
+        ctx.upload_outputs(step, outputs)
         reuse.remember(ctx.workspace.path, key, {"run_id": step_run_id, "outputs": outputs})
     return record
 
@@ -269,6 +301,7 @@ def run_script_step(step: PythonScriptStep, ctx: Context, step_run_id: str) -> d
     for output in outputs.values():
         output["fingerprint"] = key
     if status == "Completed":
+        ctx.upload_outputs(step, outputs)
         reuse.remember(ctx.workspace.path, key, {"run_id": step_run_id, "outputs": outputs})
     return {"status": status, "reason": reason, "outputs": outputs}
 
