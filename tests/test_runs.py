@@ -366,3 +366,37 @@ def test_many_files(tmp_path: Path) -> None:
     assert names == sorted(names)
     assert len(set(names)) == 50_000
     assert os.path.getsize(result.run_dir / "ledger.sqlite") < 20_000_000
+
+
+def test_one_gpu_per_worker_while_gpus_last(
+    tmp_path: Path, inputs: MakeInputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "gpu.py").write_text(
+        "import os\n"
+        "from azureml_user.parallel_run import EntryScript\n"
+        "def init():\n"
+        "    es = EntryScript()\n"
+        "    with open(os.path.join(es.output_dir, es.agent_name), 'w') as f:\n"
+        "        f.write(repr(os.environ.get('CUDA_VISIBLE_DEVICES')))\n"
+        "def run(mini_batch):\n"
+        "    return mini_batch\n"
+    )
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "7,3")
+    config_ = config(
+        entry_script="gpu.py",
+        source_directory=str(code),
+        process_count_per_node=3,
+        output_action="summary_only",
+    )
+    result = run_parallel(
+        config_,
+        inputs(["ok"] * 3),
+        tmp_path / "out",
+        workspace=tmp_path / "ws",
+        show_progress=False,
+    )
+    assert result.status == "Completed"
+    seen = {p.name: p.read_text() for p in (tmp_path / "out").iterdir()}
+    assert seen == {"process000": "'7'", "process001": "'3'", "process002": "''"}

@@ -19,6 +19,12 @@ driver, which then stops them. A worker whose driver dies exits at once.
 With ``node_count > 1`` the workers are grouped into simulated nodes (``node0``, ``node1``…)
 on this machine, so that a multi-node job and its per-node logs can be tried on a laptop;
 the Ray backend spreads real nodes.
+
+GPUs follow Azure's rule: while they last, each worker slot gets one
+(``CUDA_VISIBLE_DEVICES=<its GPU>``, kept by a replacement in the same slot); workers
+beyond the GPU count get ``CUDA_VISIBLE_DEVICES=""`` (no GPU) rather than Azure's unset
+variable, which would let every one of them use all GPUs. On a machine without GPUs nothing
+is set.
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import shutil
 import signal
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -59,6 +67,7 @@ class LocalBackend(Backend):
         self._slots: dict[int, _Slot] = {}
         self._spec: WorkerSpec | None = None
         self._started = 0
+        self._gpus = visible_gpus()
 
     @property
     def nodes(self) -> int:
@@ -92,6 +101,7 @@ class LocalBackend(Backend):
                 slot,
                 f"node{min(slot // self._per_node, self._nodes - 1)}",
                 name,
+                self._gpu(slot),
             ),
             name=f"shardrun-{name}",
             daemon=False,
@@ -99,6 +109,12 @@ class LocalBackend(Backend):
         process.start()
         child.close()
         self._slots[slot] = _Slot(process, parent, name)
+
+    def _gpu(self, slot: int) -> str | None:
+        """One GPU per worker slot while GPUs last (Azure's rule); the rest get none."""
+        if not self._gpus:
+            return None
+        return self._gpus[slot] if slot < len(self._gpus) else ""
 
     def submit(self, worker: int, task: Task) -> None:
         """Send a task down the slot's pipe (a dead worker's pipe drops it)."""
@@ -199,8 +215,35 @@ def _exit_with_driver() -> None:
     threading.Thread(target=watch, name="shardrun-driver-watch", daemon=True).start()
 
 
-def _serve(conn: Connection, spec: WorkerSpec, slot: int, node: str, name: str) -> None:
+def visible_gpus() -> list[str]:
+    """The GPUs this driver may hand out: its ``CUDA_VISIBLE_DEVICES``, else ``nvidia-smi``'s."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [gpu.strip() for gpu in listed.split(",") if gpu.strip()]
+    nvidia_smi = shutil.which("nvidia-smi")
+    if nvidia_smi is None:
+        return []
+    try:
+        found = subprocess.run(
+            [nvidia_smi, "--query-gpu=index", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in found.stdout.splitlines() if line.strip()]
+
+
+def _serve(
+    conn: Connection, spec: WorkerSpec, slot: int, node: str, name: str, gpu: str | None
+) -> None:
     """A worker process's main function."""
+    if gpu is not None:
+        # Before the entry script imports a GPU library: it sees only its own GPU.
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+        os.environ["AZ_BATCHAI_GPU_COUNT_FOUND"] = "1" if gpu else "0"
     os.setsid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_driver()
