@@ -33,7 +33,7 @@ workspace_option = click.option(
 
 
 def _user_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn a user's mistake into one line on stderr and exit status 2 (no traceback)."""
+    """A user's mistake: one line on stderr, exit status 2; Ctrl-C: 130 (no traceback)."""
 
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -42,6 +42,10 @@ def _user_errors(func: Callable[P, R]) -> Callable[P, R]:
         except (ConfigError, EntryScriptError, RunNotFound) as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(2)
+        except KeyboardInterrupt:
+            # Ctrl-C before the scheduler started (e.g. while listing the input).
+            click.echo("canceled", err=True)
+            sys.exit(130)
 
     return wrapper
 
