@@ -66,8 +66,8 @@ def _finish(result: Any) -> NoReturn:
 @click.group()
 @click.version_option(package_name="shardrun")
 def main() -> None:
-    """shardrun: run an entry script over a large dataset in parallel (Azure ML
-    ParallelRunStep's contract, on this machine or a Ray cluster)."""
+    """shardrun: run an entry script over a large dataset in parallel, with Azure ML
+    ParallelRunStep's contract (on this machine; a Ray backend is next)."""
 
 
 @main.command()
