@@ -57,6 +57,12 @@ def _cancel_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def _run_dir(run_id: str, workspace: Path | None) -> Path:
+    from shardrun.workspace import resolve_workspace
+
+    return resolve_workspace(workspace).run_dir(run_id)
+
+
 def _finish(result: Any) -> NoReturn:
     click.echo(str(result))
     click.echo(str(result.output_file or result.output_dir))
@@ -164,9 +170,8 @@ def runs(workspace: Path | None) -> None:
 def show(run_id: str, workspace: Path | None) -> None:
     """Show one run's record: status, config, counts, paths."""
     from shardrun.runs import read_record
-    from shardrun.workspace import resolve_workspace
 
-    run_dir = resolve_workspace(workspace).run_dir(run_id)
+    run_dir = _run_dir(run_id, workspace)
     record = read_record(run_dir)
     click.echo(json.dumps({**record, "run_dir": str(run_dir)}, indent=2))
 
@@ -179,9 +184,8 @@ def show(run_id: str, workspace: Path | None) -> None:
 def logs(run_id: str, workspace: Path | None, errors: bool) -> None:
     """Print a run's verdict and progress (and grouped errors with --errors)."""
     from shardrun.runs import read_record
-    from shardrun.workspace import resolve_workspace
 
-    run_dir = resolve_workspace(workspace).run_dir(run_id)
+    run_dir = _run_dir(run_id, workspace)
     read_record(run_dir)
     names = ["job_progress_overview.txt", "job_result.txt"] + (["job_error.txt"] if errors else [])
     for name in names:
