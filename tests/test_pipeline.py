@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from shardrun import ParallelRunConfig, PipelineParameter, Workspace
+from shardrun import Dataset, FileDataset, ParallelRunConfig, PipelineParameter, Workspace
 from shardrun.errors import ConfigError, ShardrunError
 from shardrun.experiment import Experiment
 from shardrun.pipeline import ParallelRunStep, Pipeline, PipelineData, PythonScriptStep
@@ -27,6 +27,14 @@ pytest_plugins = ["tests.services"]
 @pytest.fixture(autouse=True)
 def _stop_drivers(pipeline_drivers: Path) -> None:
     """Every pipeline driver a test here starts is stopped by PID at teardown."""
+
+
+def one_file(tmp_path: Path, text: str, name: str = "a.txt") -> FileDataset:
+    """A dataset of one file ``data/<name>`` holding ``text``."""
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    (data / name).write_text(text)
+    return Dataset.File.from_files(str(data))
 
 
 def build(ws: Workspace, count: object = 5, delay: float = 0.0) -> tuple[Pipeline, PipelineData]:
@@ -102,16 +110,13 @@ def test_unchanged_steps_are_reused_and_changes_rerun(
 
 def test_allow_reuse_false_always_runs(tmp_path: Path) -> None:
     ws = Workspace.create(tmp_path / "ws")
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "a.txt").write_text("one two\n")
     config = ParallelRunConfig(
         entry_script="score.py", source_directory=str(CODE), process_count_per_node=1
     )
     step = ParallelRunStep(
         "always",
         config,
-        inputs=[__import__("shardrun").Dataset.File.from_files(str(data))],
+        inputs=[one_file(tmp_path, "one two\n")],
         output=PipelineData("out"),
         allow_reuse=False,
     )
@@ -239,22 +244,20 @@ def test_a_datapath_is_a_step_input_and_a_side_input(tmp_path: Path) -> None:
 
 
 def test_a_step_that_names_a_model_gets_azureml_model_dir(tmp_path: Path) -> None:
-    from shardrun import Dataset, Model
+    from shardrun import Model
     from shardrun.models import model_dir
 
     ws = Workspace.create(tmp_path / "ws")
     (tmp_path / "model.bin").write_bytes(b"weights")
     Model.register(workspace=ws, model_path=tmp_path / "model.bin", model_name="m1")
     model = Model.register(workspace=ws, model_path=tmp_path / "model.bin", model_name="m1")
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "x.txt").write_text("x")
     config = ParallelRunConfig(
         entry_script="model_dir.py", source_directory=str(CODE), process_count_per_node=1
     )
     step = ParallelRunStep(
         "with-model",
         config,
-        inputs=[Dataset.File.from_files(str(tmp_path / "data"))],
+        inputs=[one_file(tmp_path, "x", "x.txt")],
         output=PipelineData("where"),
         models=[model],
     )
@@ -267,21 +270,18 @@ def test_a_step_that_names_a_model_gets_azureml_model_dir(tmp_path: Path) -> Non
 
 
 def test_a_changed_input_or_script_runs_the_step_again(tmp_path: Path) -> None:
-    from shardrun import Dataset
-
     ws = Workspace.create(tmp_path / "ws")
     code = tmp_path / "code"
     shutil.copytree(CODE, code)
+    dataset = one_file(tmp_path, "one two\n")
     data = tmp_path / "data"
-    data.mkdir()
-    (data / "a.txt").write_text("one two\n")
     config = ParallelRunConfig(
         entry_script="score.py", source_directory=str(code), process_count_per_node=1
     )
     step = ParallelRunStep(
         "counting",
         config,
-        inputs=[Dataset.File.from_files(str(data))],
+        inputs=[dataset],
         output=PipelineData("counts"),
     )
     experiment = Experiment(ws, "changes")
@@ -322,7 +322,7 @@ def test_pipeline_data_on_a_blob_datastore_is_uploaded_there(
 ) -> None:
     import uuid
 
-    from shardrun import Dataset, Datastore
+    from shardrun import Datastore
 
     ws = Workspace.create(tmp_path / "ws")
     container = f"outputs-{uuid.uuid4().hex[:8]}"
@@ -335,15 +335,14 @@ def test_pipeline_data_on_a_blob_datastore_is_uploaded_there(
         endpoint=azurite.blob_endpoint,
         create_if_not_exists=True,
     )
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "a.txt").write_text("one two three\n")
+    dataset = one_file(tmp_path, "one two three\n")
     config = ParallelRunConfig(
         entry_script="score.py", source_directory=str(CODE), process_count_per_node=1
     )
     step = ParallelRunStep(
         "to-blob",
         config,
-        inputs=[Dataset.File.from_files(str(tmp_path / "data"))],
+        inputs=[dataset],
         output=PipelineData("scored", datastore=store),
     )
     run = Experiment(ws, "blob").submit(Pipeline(ws, [step]))
