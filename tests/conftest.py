@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shardrun.urls import clear_cache
-from shardrun.workspace import Workspace
+from shardrun.workspace.urls import clear_cache
+from shardrun.workspace.workspace import Workspace
 
 SCRIPTS = Path(__file__).parent / "scripts"
 

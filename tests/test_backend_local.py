@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from shardrun.backends import get_backend
-from shardrun.backends.base import Backend
+from shardrun.engine.backends import get_backend
+from shardrun.engine.backends.base import Backend
 from shardrun.errors import BackendError
 from tests.contracts.backend import BackendContract
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from shardrun.catalogue import SCHEMA_VERSION, Catalogue, Record
 from shardrun.errors import ConfigError
+from shardrun.workspace.catalogue import SCHEMA_VERSION, Catalogue, Record
 
 
 @pytest.fixture

@@ -20,9 +20,9 @@ from shardrun import (
     ParallelRunConfig,
     RayCompute,
 )
-from shardrun.compute import resolve
 from shardrun.errors import ConfigError
-from shardrun.workspace import Workspace
+from shardrun.workspace.compute import resolve
+from shardrun.workspace.workspace import Workspace
 
 
 @pytest.fixture

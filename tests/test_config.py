@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shardrun.config import (
+from shardrun.config.parallel_run import (
     RESERVED_ARGUMENTS,
     MiniBatchSize,
     ParallelRunConfig,
@@ -19,8 +19,8 @@ from shardrun.config import (
     validate_output,
     validate_step_name,
 )
+from shardrun.config.parameters import PipelineParameter, resolve
 from shardrun.errors import ConfigError
-from shardrun.parameters import PipelineParameter, resolve
 
 
 @pytest.fixture

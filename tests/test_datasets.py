@@ -24,13 +24,13 @@ from shardrun import (
     Workspace,
     run_parallel,
 )
-from shardrun import side_inputs as sides
-from shardrun.datasets import AbstractDataset, dataset_from_spec, named_inputs
-from shardrun.experiment import Experiment
-from shardrun.formats import read_table
-from shardrun.partition import list_files, plan_input
-from shardrun.pipeline import ParallelRunStep, Pipeline, PipelineData
-from shardrun.windows import plan_table
+from shardrun.data import side_inputs as sides
+from shardrun.data.datasets import AbstractDataset, dataset_from_spec, named_inputs
+from shardrun.data.formats import read_table
+from shardrun.data.windows import plan_table
+from shardrun.engine.partition import list_files, plan_input
+from shardrun.pipelines.experiment import Experiment
+from shardrun.pipelines.pipeline import ParallelRunStep, Pipeline, PipelineData
 
 if TYPE_CHECKING:
     from tests.services import Server
@@ -178,13 +178,13 @@ def test_take_and_skip_are_lazy_and_exact(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ws: Workspace
 ) -> None:
     folder = digits(tmp_path)
-    import shardrun.partition
+    import shardrun.engine.partition
 
     def refuse(paths: Any) -> Any:
         raise AssertionError("listed")
 
     with monkeypatch.context() as patch:
-        patch.setattr(shardrun.partition, "iter_files", refuse)
+        patch.setattr(shardrun.engine.partition, "iter_files", refuse)
         dataset = Dataset.File.from_files(str(folder))
         cut = dataset.skip(2).take(5).skip(1).take(3)
         registered = cut.register(ws, "cut")

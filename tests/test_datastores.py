@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from shardrun import ParallelRunConfig, run_parallel, storage
-from shardrun.datastores import DataPath, Datastore, filesystem, iter_remote, to_url
+from shardrun import ParallelRunConfig, run_parallel
 from shardrun.errors import ConfigError
-from shardrun.urls import clear_cache, secret_variables
-from shardrun.workspace import ENV_VAR, Workspace, using
+from shardrun.workspace import storage
+from shardrun.workspace.datastores import DataPath, Datastore, filesystem, iter_remote, to_url
+from shardrun.workspace.urls import clear_cache, secret_variables
+from shardrun.workspace.workspace import ENV_VAR, Workspace, using
 
 if TYPE_CHECKING:
     from tests.services import Server
@@ -209,7 +210,7 @@ def test_gcs_registration_and_a_missing_package(
 def test_secrets_are_stored_as_variable_names(
     ws: Workspace, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="shardrun.credentials"):
+    with caplog.at_level(logging.INFO, logger="shardrun.workspace.credentials"):
         store = Datastore.register_azure_blob_container(
             ws, "blob", "cont", "acct", account_key="s3cr3t-value", skip_validation=True
         )
@@ -233,7 +234,7 @@ def test_secrets_are_stored_as_variable_names(
     clear_cache()
     with pytest.raises(ConfigError, match=f"needs environment variable {BLOB_KEY_VAR}"):
         filesystem("azureml://datastores/blob/paths/x", ws)
-    with caplog.at_level(logging.WARNING, logger="shardrun.credentials"):
+    with caplog.at_level(logging.WARNING, logger="shardrun.workspace.credentials"):
         Datastore.register_azure_blob_container(
             ws, "env", "cont", "acct", sas_token_env="MY_SAS", skip_validation=True
         )
@@ -300,7 +301,7 @@ def test_a_fresh_process_resolves_with_only_the_workspace_and_the_key(
 ) -> None:
     register_blob(ws, azurite, unique("fresh")).upload(make_tree(tmp_path / "src"), "d")
     code = (
-        "from shardrun.datastores import filesystem, iter_remote\n"
+        "from shardrun.workspace.datastores import filesystem, iter_remote\n"
         "urls = sorted(u for u, _ in iter_remote('azureml://datastores/blob/paths/d/sub/'))\n"
         "fs, path = filesystem(urls[0])\n"
         "print(urls[0], fs.cat_file(path).decode())\n"

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from shardrun import CondaDependencies, Environment
-from shardrun.entry_script import shim_path
 from shardrun.errors import ConfigError
+from shardrun.worker.entry_script import shim_path
 
 
 def env_with(pip: list[str] | None = None, conda: list[str] | None = None) -> Environment:
@@ -61,7 +61,7 @@ def test_docker_settings_are_accepted_and_ignored_with_one_info_line(
     env = env_with(["pytest"])
     env.docker.enabled = True
     env.docker.base_image = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"
-    with caplog.at_level(logging.INFO, logger="shardrun.environment"):
+    with caplog.at_level(logging.INFO, logger="shardrun.workspace.environment"):
         env.check()
     assert [r.message for r in caplog.records] == [
         "environment 'batch': Docker settings are ignored; workers run here"

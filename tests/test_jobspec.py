@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 import yaml
 
-from shardrun.config import MiniBatchSize
+from shardrun.config.jobspec import JobSpec, load_job, parse_job
+from shardrun.config.parallel_run import MiniBatchSize
 from shardrun.errors import ConfigError
-from shardrun.jobspec import JobSpec, load_job, parse_job
 
 FULL = """\
 $schema: https://azuremlschemas.azureedge.net/latest/parallelJob.schema.json

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shardrun.ledger import Ledger, Outcome
-from shardrun.types import BatchResult, ErrorInfo, MiniBatch, Part
+from shardrun.engine.ledger import Ledger, Outcome
+from shardrun.engine.messages import BatchResult, ErrorInfo, MiniBatch, Part
 
 
 def batches(count: int) -> list[MiniBatch]:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from shardrun.errors import ConfigError
-from shardrun.models import Model, model_dir
-from shardrun.workspace import ENV_VAR, Workspace
+from shardrun.workspace.models import Model, model_dir
+from shardrun.workspace.workspace import ENV_VAR, Workspace
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from shardrun.config import MiniBatchSize
+from shardrun.config.parallel_run import MiniBatchSize
+from shardrun.engine.partition import group_files, iter_files, plan_files, sorted_unique
 from shardrun.errors import ConfigError
-from shardrun.partition import group_files, iter_files, plan_files, sorted_unique
 
 
 def make(folder: Path, names: list[str], size: int = 1) -> None:

@@ -12,8 +12,8 @@ import pytest
 
 from shardrun import Dataset, FileDataset, ParallelRunConfig, PipelineParameter, Workspace
 from shardrun.errors import ConfigError, ShardrunError
-from shardrun.experiment import Experiment
-from shardrun.pipeline import ParallelRunStep, Pipeline, PipelineData, PythonScriptStep
+from shardrun.pipelines.experiment import Experiment
+from shardrun.pipelines.pipeline import ParallelRunStep, Pipeline, PipelineData, PythonScriptStep
 from tests.conftest import SCRIPTS
 from tests.test_resume import alive, worker_pids
 
@@ -174,7 +174,7 @@ def test_the_driver_survives_its_submitter(tmp_path: Path) -> None:
         "import sys\n"
         "sys.path.insert(0, sys.argv[1])\n"
         "from shardrun import Workspace\n"
-        "from shardrun.experiment import Experiment\n"
+        "from shardrun.pipelines.experiment import Experiment\n"
         "from tests.test_pipeline import build\n"
         "ws = Workspace.create(sys.argv[2])\n"
         "run = Experiment(ws, 'detached').submit(build(ws)[0])\n"
@@ -190,7 +190,7 @@ def test_the_driver_survives_its_submitter(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONPATH": root},
     )
     run_id = done.stdout.split()[-1]
-    from shardrun.experiment import get_pipeline_run
+    from shardrun.pipelines.experiment import get_pipeline_run
 
     run = get_pipeline_run(ws, "detached", run_id)
     assert run.wait_for_completion(show_output=False, timeout_seconds=120) == "Completed"
@@ -245,7 +245,7 @@ def test_a_datapath_is_a_step_input_and_a_side_input(tmp_path: Path) -> None:
 
 def test_a_step_that_names_a_model_gets_azureml_model_dir(tmp_path: Path) -> None:
     from shardrun import Model
-    from shardrun.models import model_dir
+    from shardrun.workspace.models import model_dir
 
     ws = Workspace.create(tmp_path / "ws")
     (tmp_path / "model.bin").write_bytes(b"weights")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shardrun.policy import Policy
+from shardrun.engine.policy import Policy
 
 
 @pytest.mark.parametrize(

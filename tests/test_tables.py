@@ -26,16 +26,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shardrun import ConfigError, Dataset, ParallelRunConfig
-from shardrun.columns import to_pandas
-from shardrun.datasets import FileDataset, dataset_from_spec
+from shardrun.data.columns import to_pandas
+from shardrun.data.datasets import FileDataset, dataset_from_spec
+from shardrun.data.formats import line_range, read_table
+from shardrun.data.mltable import load as load_mltable
+from shardrun.data.pathkeys import compile_format, hive_keys, root_of
+from shardrun.data.splits import byte_ranges, plan_keys, plan_tabular
+from shardrun.data.tables import TabularDataset, TabularFactory
+from shardrun.engine.messages import MiniBatch
+from shardrun.engine.partition import plan_input
 from shardrun.errors import DataError
-from shardrun.formats import line_range, read_table
-from shardrun.mltable import load as load_mltable
-from shardrun.partition import plan_input
-from shardrun.pathkeys import compile_format, hive_keys, root_of
-from shardrun.splits import byte_ranges, plan_keys, plan_tabular
-from shardrun.tables import TabularDataset, TabularFactory
-from shardrun.types import MiniBatch
 
 SCRIPT = Path(__file__).parent / "scripts" / "tabular.py"
 

@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from shardrun import Dataset, ParallelRunConfig, RunResult, resume, run_parallel
-from shardrun.formats import read_table
-from shardrun.splits import plan_tabular
+from shardrun.data.formats import read_table
+from shardrun.data.splits import plan_tabular
 from tests.conftest import SCRIPTS
 
 ROWS = 1500

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shardrun.errors import ConfigError
-from shardrun.workspace import (
+from shardrun.workspace.workspace import (
     DEFAULT_DATASTORE,
     ENV_VAR,
     Workspace,
@@ -36,7 +36,7 @@ def test_create_makes_folders_catalogue_and_default_datastore(tmp_path: Path) ->
 
 
 def test_set_default_datastore_needs_a_registered_one(tmp_path: Path) -> None:
-    from shardrun.datastores import Datastore
+    from shardrun.workspace.datastores import Datastore
 
     ws = Workspace.create(tmp_path / "ws")
     Datastore.register_local_directory(ws, "other", tmp_path / "elsewhere")

@@ -8,8 +8,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from shardrun.types import Part
-from shardrun.writer import SpillFile, Syncer, atomic_write, encode, merge, result_length
+from shardrun.engine.messages import Part
+from shardrun.engine.writer import Syncer, atomic_write, merge
+from shardrun.worker.results import SpillFile, encode, result_length
 
 FRAME = pd.DataFrame({"file": ["a.png", "b.png"], "score": [0.25, 1.5]})
 

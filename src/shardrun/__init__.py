@@ -13,39 +13,39 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     # running a job
-    "ParallelRunConfig": "shardrun.config",
-    "PipelineParameter": "shardrun.parameters",
-    "run_parallel": "shardrun.runs",
-    "resume": "shardrun.runs",
-    "RunResult": "shardrun.runs",
+    "ParallelRunConfig": "shardrun.config.parallel_run",
+    "PipelineParameter": "shardrun.config.parameters",
+    "run_parallel": "shardrun.engine.runs",
+    "resume": "shardrun.engine.runs",
+    "RunResult": "shardrun.engine.runs",
     # the entry script's helpers
-    "EntryScript": "shardrun.entry_script",
-    "MiniBatchContext": "shardrun.entry_script",
+    "EntryScript": "shardrun.worker.entry_script",
+    "MiniBatchContext": "shardrun.worker.entry_script",
     # data and models
-    "Workspace": "shardrun.workspace",
-    "Dataset": "shardrun.datasets",
-    "FileDataset": "shardrun.datasets",
-    "TabularDataset": "shardrun.tables",
-    "DatasetConsumptionConfig": "shardrun.datasets",
-    "Model": "shardrun.models",
-    "Datastore": "shardrun.datastores",
-    "DataPath": "shardrun.datastores",
+    "Workspace": "shardrun.workspace.workspace",
+    "Dataset": "shardrun.data.datasets",
+    "FileDataset": "shardrun.data.datasets",
+    "TabularDataset": "shardrun.data.tables",
+    "DatasetConsumptionConfig": "shardrun.data.datasets",
+    "Model": "shardrun.workspace.models",
+    "Datastore": "shardrun.workspace.datastores",
+    "DataPath": "shardrun.workspace.datastores",
     # environments and compute targets
-    "Environment": "shardrun.environment",
-    "CondaDependencies": "shardrun.environment",
-    "ComputeTarget": "shardrun.compute",
-    "ComputeTargetException": "shardrun.compute",
-    "LocalCompute": "shardrun.compute",
-    "RayCompute": "shardrun.compute",
-    "AmlCompute": "shardrun.compute",
+    "Environment": "shardrun.workspace.environment",
+    "CondaDependencies": "shardrun.workspace.environment",
+    "ComputeTarget": "shardrun.workspace.compute",
+    "ComputeTargetException": "shardrun.workspace.compute",
+    "LocalCompute": "shardrun.workspace.compute",
+    "RayCompute": "shardrun.workspace.compute",
+    "AmlCompute": "shardrun.workspace.compute",
     # pipelines and experiments
-    "PipelineData": "shardrun.pipeline",
-    "Pipeline": "shardrun.pipeline",
-    "ParallelRunStep": "shardrun.pipeline",
-    "PythonScriptStep": "shardrun.pipeline",
-    "Experiment": "shardrun.experiment",
-    "PipelineRun": "shardrun.experiment",
-    "RunDetails": "shardrun.widgets",
+    "PipelineData": "shardrun.pipelines.pipeline",
+    "Pipeline": "shardrun.pipelines.pipeline",
+    "ParallelRunStep": "shardrun.pipelines.pipeline",
+    "PythonScriptStep": "shardrun.pipelines.pipeline",
+    "Experiment": "shardrun.pipelines.experiment",
+    "PipelineRun": "shardrun.pipelines.experiment",
+    "RunDetails": "shardrun.pipelines.widgets",
     # errors
     "ShardrunError": "shardrun.errors",
     "ConfigError": "shardrun.errors",
@@ -98,18 +98,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from shardrun.compute import (
-        AmlCompute,
-        ComputeTarget,
-        ComputeTargetException,
-        LocalCompute,
-        RayCompute,
-    )
-    from shardrun.config import ParallelRunConfig
-    from shardrun.datasets import Dataset, DatasetConsumptionConfig, FileDataset
-    from shardrun.datastores import DataPath, Datastore
-    from shardrun.entry_script import EntryScript, MiniBatchContext
-    from shardrun.environment import CondaDependencies, Environment
+    from shardrun.config.parallel_run import ParallelRunConfig
+    from shardrun.config.parameters import PipelineParameter
+    from shardrun.data.datasets import Dataset, DatasetConsumptionConfig, FileDataset
+    from shardrun.data.tables import TabularDataset
+    from shardrun.engine.runs import RunResult, resume, run_parallel
     from shardrun.errors import (
         ConfigError,
         EntryScriptError,
@@ -117,14 +110,26 @@ if TYPE_CHECKING:
         RunNotFound,
         ShardrunError,
     )
-    from shardrun.experiment import Experiment, PipelineRun
-    from shardrun.models import Model
-    from shardrun.parameters import PipelineParameter
-    from shardrun.pipeline import ParallelRunStep, Pipeline, PipelineData, PythonScriptStep
-    from shardrun.runs import RunResult, resume, run_parallel
-    from shardrun.tables import TabularDataset
-    from shardrun.widgets import RunDetails
-    from shardrun.workspace import Workspace
+    from shardrun.pipelines.experiment import Experiment, PipelineRun
+    from shardrun.pipelines.pipeline import (
+        ParallelRunStep,
+        Pipeline,
+        PipelineData,
+        PythonScriptStep,
+    )
+    from shardrun.pipelines.widgets import RunDetails
+    from shardrun.worker.entry_script import EntryScript, MiniBatchContext
+    from shardrun.workspace.compute import (
+        AmlCompute,
+        ComputeTarget,
+        ComputeTargetException,
+        LocalCompute,
+        RayCompute,
+    )
+    from shardrun.workspace.datastores import DataPath, Datastore
+    from shardrun.workspace.environment import CondaDependencies, Environment
+    from shardrun.workspace.models import Model
+    from shardrun.workspace.workspace import Workspace
 
 
 def __getattr__(name: str) -> Any:

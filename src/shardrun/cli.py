@@ -58,7 +58,7 @@ def _cancel_on_sigterm() -> None:
 
 
 def _run_dir(run_id: str, workspace: Path | None) -> Path:
-    from shardrun.workspace import resolve_workspace
+    from shardrun.workspace.workspace import resolve_workspace
 
     return resolve_workspace(workspace).run_dir(run_id)
 
@@ -97,9 +97,9 @@ def run(
     progress: bool,
 ) -> None:
     """Run the parallel job described by JOB (a YAML file)."""
-    from shardrun.datasets import Dataset
-    from shardrun.jobspec import load_job
-    from shardrun.runs import new_run_id, run_parallel
+    from shardrun.config.jobspec import load_job
+    from shardrun.data.datasets import Dataset
+    from shardrun.engine.runs import new_run_id, run_parallel
 
     spec = load_job(job, overrides)
     run_id = run_id or new_run_id(spec.config, spec.name)
@@ -131,7 +131,7 @@ def run(
 @_user_errors
 def resume(run_id: str, workspace: Path | None, progress: bool) -> None:
     """Continue RUN_ID: done mini-batches are not run again."""
-    from shardrun.runs import resume as resume_run
+    from shardrun.engine.runs import resume as resume_run
 
     click.echo(run_id)
     _cancel_on_sigterm()
@@ -146,7 +146,7 @@ def runs(workspace: Path | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from shardrun.runs import list_runs
+    from shardrun.engine.runs import list_runs
 
     table = Table("run", "status", "created", "mini-batches", "items ok", "items failed")
     for record in list_runs(workspace):
@@ -169,7 +169,7 @@ def runs(workspace: Path | None) -> None:
 @_user_errors
 def show(run_id: str, workspace: Path | None) -> None:
     """Show one run's record: status, config, counts, paths."""
-    from shardrun.runs import read_record
+    from shardrun.engine.runs import read_record
 
     run_dir = _run_dir(run_id, workspace)
     record = read_record(run_dir)
@@ -183,7 +183,7 @@ def show(run_id: str, workspace: Path | None) -> None:
 @_user_errors
 def logs(run_id: str, workspace: Path | None, errors: bool) -> None:
     """Print a run's verdict and progress (and grouped errors with --errors)."""
-    from shardrun.runs import read_record
+    from shardrun.engine.runs import read_record
 
     run_dir = _run_dir(run_id, workspace)
     read_record(run_dir)

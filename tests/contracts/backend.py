@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shardrun.backends.base import Backend
-from shardrun.types import (
+from shardrun.engine.backends.base import Backend
+from shardrun.engine.messages import (
     BatchResult,
     Event,
     MiniBatch,
@@ -20,7 +20,7 @@ from shardrun.types import (
     WorkerReady,
     WorkerSpec,
 )
-from shardrun.writer import Syncer
+from shardrun.engine.writer import Syncer
 from tests.conftest import SCRIPTS, write_inputs
 
 

@@ -1,5 +1,0 @@
-"""shardrun's stand-in for ``azureml.core.compute``."""
-
-from shardrun.compute import AmlCompute, ComputeTarget, LocalCompute, RayCompute
-
-__all__ = ["AmlCompute", "ComputeTarget", "LocalCompute", "RayCompute"]

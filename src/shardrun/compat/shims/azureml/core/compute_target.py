@@ -1,5 +1,0 @@
-"""shardrun's stand-in for ``azureml.core.compute_target``."""
-
-from shardrun.compute import ComputeTarget, ComputeTargetException
-
-__all__ = ["ComputeTarget", "ComputeTargetException"]

@@ -1,5 +1,0 @@
-"""shardrun's stand-in for ``azureml.core.workspace``."""
-
-from shardrun.workspace import Workspace
-
-__all__ = ["Workspace"]

@@ -1,5 +1,0 @@
-"""shardrun's stand-in for ``azureml_user.parallel_run``."""
-
-from shardrun.entry_script import EntryScript
-
-__all__ = ["EntryScript"]

@@ -1,0 +1,170 @@
+"""Registered datasets: names, versions and ids in the workspace's catalogue.
+
+``dataset.register(ws, name)`` stores the dataset's *definition* (its spec without its name)
+as version 1, 2, … of ``name`` in the catalogue's ``datasets`` table;
+``Dataset.get_by_name(ws, name, version)`` rebuilds it. A dataset's ``id`` is derived from
+its definition (a UUID made from its SHA-256), so that the same definition has the same id
+whether it is registered, saved, or registered under several names.
+
+How this compares with Azure's registry:
+
+* **Same definition, same version.** Registering the definition that the latest version
+  already has returns that version, with or without ``create_new_version``. Azure answers
+  an existing name without ``create_new_version=True`` with an error even when nothing
+  changed; shardrun lets a notebook cell run twice.
+* **Another definition** under an existing name needs ``create_new_version=True``, as in
+  Azure; otherwise a ConfigError says so.
+* **Saved, unregistered datasets** (``_ensure_saved``, which Azure's pipelines call for
+  every input) are kept in the catalogue's ``meta`` table under ``saved_dataset:<id>``, so
+  that ``Dataset.get_by_id`` finds them again; they are not listed by ``get_all``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+from shardrun.data.datasets import AbstractDataset, dataset_from_spec
+from shardrun.errors import ConfigError
+from shardrun.workspace.catalogue import Entry
+from shardrun.workspace.workspace import Workspace
+
+D = TypeVar("D", bound=AbstractDataset)
+
+SAVED_PREFIX = "saved_dataset:"
+_NAME = re.compile(r"^[^\s/\\\x00-\x1f\x7f](?:[^/\\\x00-\x1f\x7f]{0,253}[^\s/\\\x00-\x1f\x7f])?$")
+
+
+@dataclass(frozen=True)
+class Registration:
+    """Where a dataset object came from: its workspace, registered name and version, id.
+
+    ``name`` and ``version`` are None for a dataset that is only saved.
+    """
+
+    workspace: Workspace
+    name: str | None
+    version: int | None
+    id: str
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def definition(dataset: AbstractDataset) -> dict[str, Any]:
+    """What is registered: the dataset's spec without its name."""
+    spec = dataset.to_spec()
+    spec.pop("name", None)
+    return spec
+
+
+def definition_id(spec: dict[str, Any]) -> str:
+    """The id of a definition: a UUID made from the SHA-256 of its canonical JSON."""
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+    return str(uuid.UUID(digest[:32]))
+
+
+def register(
+    dataset: D,
+    workspace: Workspace,
+    name: str,
+    description: str | None,
+    tags: dict[str, Any] | None,
+    create_new_version: bool,
+) -> D:
+    """Register ``dataset``'s definition as ``name`` (see ``AbstractDataset.register``)."""
+    _check_workspace(workspace)
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ConfigError(
+            "dataset name must be 1 to 255 characters without '/', '\\' or control "
+            f"characters, not starting or ending with a space; got {name!r}",
+            "name",
+        )
+    if tags is not None and not isinstance(tags, dict):
+        raise ConfigError(f"tags must be a dict of key/value pairs; got {tags!r}", "tags")
+    spec = definition(dataset)
+    version = workspace.catalogue.register_dataset(
+        name, spec, description, tags, bool(create_new_version)
+    )
+    entry = workspace.catalogue.get_dataset(name, version)
+    return cast(D, _from_entry(workspace, entry))
+
+
+def get_by_name(workspace: Workspace, name: str, version: int | str = "latest") -> AbstractDataset:
+    """A registered dataset (see ``AbstractDataset.get_by_name``)."""
+    _check_workspace(workspace)
+    try:
+        entry = workspace.catalogue.get_dataset(name, version)
+    except ConfigError:
+        names = sorted({e.name for e in workspace.catalogue.list_datasets()})
+        if name in names:
+            raise  # a bad version: the catalogue's message lists the versions
+        raise ConfigError(
+            f"no dataset named {name!r} is registered in workspace {workspace.path}; "
+            f"registered: {names or 'none'}. Register one with dataset.register(ws, name)"
+        ) from None
+    return _from_entry(workspace, entry)
+
+
+def get_all(workspace: Workspace) -> dict[str, AbstractDataset]:
+    """The latest version of every registered dataset, by name."""
+    _check_workspace(workspace)
+    latest: dict[str, Entry] = {}
+    for entry in workspace.catalogue.list_datasets():
+        latest[entry.name] = entry  # listed by name, then version
+    return {name: _from_entry(workspace, entry) for name, entry in latest.items()}
+
+
+def get_by_id(workspace: Workspace, id: str) -> AbstractDataset:
+    """A registered or saved dataset by id; a registered one wins (its first name)."""
+    _check_workspace(workspace)
+    for entry in workspace.catalogue.list_datasets():
+        if definition_id(entry.body) == id:
+            return _from_entry(workspace, entry)
+    saved = workspace.catalogue.get_meta(SAVED_PREFIX + str(id))
+    if saved is None:
+        raise ConfigError(
+            f"no dataset with id {id!r} was registered or saved in workspace {workspace.path}"
+        )
+    dataset = dataset_from_spec(json.loads(saved))
+    dataset._workspace = workspace
+    dataset._registration = Registration(workspace, None, None, str(id))
+    return dataset
+
+
+def ensure_saved(dataset: AbstractDataset, workspace: Workspace) -> str:
+    """Save ``dataset``'s definition (unregistered) and return its id."""
+    _check_workspace(workspace)
+    spec = definition(dataset)
+    id = definition_id(spec)
+    current = dataset._registration
+    if current is not None and current.workspace == workspace and current.id == id:
+        return id
+    workspace.catalogue.set_meta(SAVED_PREFIX + id, json.dumps(spec, sort_keys=True))
+    dataset._registration = Registration(workspace, None, None, id)
+    return id
+
+
+def _from_entry(workspace: Workspace, entry: Entry) -> AbstractDataset:
+    dataset = dataset_from_spec({**entry.body, "name": entry.name})
+    dataset._workspace = workspace
+    dataset._registration = Registration(
+        workspace,
+        entry.name,
+        entry.version,
+        definition_id(entry.body),
+        entry.description,
+        dict(entry.tags),
+    )
+    return dataset
+
+
+def _check_workspace(workspace: Any) -> None:
+    if not isinstance(workspace, Workspace):
+        raise ConfigError(
+            f"workspace must be a Workspace (Workspace.create(path)); got "
+            f"{type(workspace).__name__} {workspace!r}"
+        )

@@ -1,0 +1,250 @@
+"""Plan tabular inputs and key-partitioned inputs into mini-batches, reading no data.
+
+Called by :func:`shardrun.engine.partition.plan_input`. Three ways to cut:
+
+=================  ===========================================================================
+by size            CSV / JSON Lines: byte ranges of ``mini_batch_size`` bytes, from the file
+                   sizes alone (the worker aligns them to line boundaries). Parquet: runs of
+                   row groups up to the size, from the footers; a row group larger than the
+                   size becomes row ranges. A mini-batch never spans two files.
+whole files        CSV with ``support_multi_line=True``, or in an encoding where a line feed
+                   is not one byte (utf16, utf32): one mini-batch per file.
+by partition key   ``partition_keys``: one mini-batch per distinct combination of key values,
+                   with every file that has it; values come from the paths (Hive
+                   ``key=value/`` folders or the dataset's ``partition_format``).
+=================  ===========================================================================
+
+Mini-batches come out in path order (key groups: in the order of their first file).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from itertools import groupby, islice
+from typing import TYPE_CHECKING
+
+from shardrun.data.datasets import AbstractDataset, FileDataset
+from shardrun.data.formats import SPLITTABLE, open_binary, read_errors
+from shardrun.data.pathkeys import canonical, compile_format, path_keys, root_of
+from shardrun.engine.messages import BatchKind, MiniBatch
+from shardrun.errors import ConfigError
+
+if TYPE_CHECKING:
+    from shardrun.data.tables import TabularDataset
+
+#: Files below a listed folder whose name starts with one of these are skipped (Spark's
+#: ``_SUCCESS`` and ``_temporary/``, ``.crc`` checksums), as pyarrow's datasets do.
+HIDDEN_PREFIXES = ("_", ".")
+
+# (row groups, first row, end row or -1, rows, bytes) of one Parquet mini-batch.
+Piece = tuple[tuple[int, ...], int, int, int, int]
+
+_FOOTER_THREADS = 16
+
+
+def tabular_files(paths: Iterable[str]) -> Iterator[tuple[str, int]]:
+    """``(path, size)`` of the data files ``paths`` name, hidden files left out, unsorted."""
+    from shardrun.engine.partition import iter_files
+
+    for path in paths:
+        root = canonical(root_of(path))
+        for name, size in iter_files([path]):
+            listed = canonical(name)
+            if listed == canonical(path):  # named, not found by listing
+                yield name, size
+                continue
+            below = listed[len(root) :] if listed.startswith(root) else os.path.basename(name)
+            parts = below.replace("\\", "/").split("/")
+            if not any(part.startswith(HIDDEN_PREFIXES) for part in parts if part):
+                yield name, size
+
+
+def plan_tabular(
+    dataset: TabularDataset, size: int, input_name: str, first_index: int = 0
+) -> Iterator[MiniBatch]:
+    """The mini-batches of a tabular dataset, about ``size`` bytes each."""
+    from shardrun.engine.partition import sorted_unique
+
+    files = sorted_unique(tabular_files(dataset.paths))
+    index = first_index
+    if dataset.format == "parquet":
+        for path, pieces in _parquet_footers(files, size):
+            for groups, start, stop, rows, nbytes in pieces:
+                yield MiniBatch(
+                    index, input_name, (path,), rows, nbytes, "parquet", start, stop, groups
+                )
+                index += 1
+        return
+    split = dataset.encoding in SPLITTABLE and not (
+        dataset.format == "csv" and dataset.support_multi_line
+    )
+    for path, nbytes in files:
+        for start, stop, covered in byte_ranges(nbytes, size, split):
+            yield MiniBatch(index, input_name, (path,), -1, covered, dataset.format, start, stop)
+            index += 1
+
+
+def byte_ranges(nbytes: int, size: int, split: bool = True) -> Iterator[tuple[int, int, int]]:
+    """``(start, stop, bytes)`` ranges of about ``size`` bytes that tile a file.
+
+    The last range's ``stop`` is -1 (the end of the file), so that a file that is only
+    one range is read whole.
+    """
+    if not split or nbytes <= size:
+        yield 0, -1, nbytes
+        return
+    count = math.ceil(nbytes / size)
+    for number in range(count):
+        start = number * size
+        last = number == count - 1
+        yield start, -1 if last else start + size, (nbytes - start) if last else size
+
+
+def parquet_pieces(path: str, nbytes: int, size: int) -> list[Piece]:
+    """Runs of row groups up to ``size`` bytes; a larger row group becomes row ranges.
+
+    Only the footer is read. A file whose footer cannot be read is one mini-batch: its
+    worker reports why, and the run goes on.
+    """
+    import pyarrow.parquet as pq
+
+    try:
+        with open_binary(path) as handle:
+            meta = pq.ParquetFile(handle).metadata
+            groups = [
+                (
+                    meta.row_group(g).num_rows,
+                    sum(
+                        meta.row_group(g).column(c).total_compressed_size
+                        for c in range(meta.num_columns)
+                    ),
+                )
+                for g in range(meta.num_row_groups)
+            ]
+    except read_errors():
+        return [((), 0, -1, -1, nbytes)]
+    if not groups:
+        return [((), 0, -1, 0, nbytes)]
+    pieces: list[Piece] = []
+    run: list[int] = []
+    rows = used = 0
+    for group, (group_rows, group_bytes) in enumerate(groups):
+        if run and (used + group_bytes > size or (group_bytes > size and group_rows > 0)):
+            pieces.append((tuple(run), 0, -1, rows, used))
+            run, rows, used = [], 0, 0
+        if group_bytes > size and group_rows > 1:
+            step = math.ceil(group_rows / math.ceil(group_bytes / size))
+            for low in range(0, group_rows, step):
+                high = min(low + step, group_rows)
+                share = group_bytes * (high - low) // group_rows
+                pieces.append(((group,), low, high, high - low, share))
+            continue
+        run.append(group)
+        rows += group_rows
+        used += group_bytes
+    if run:
+        pieces.append((tuple(run), 0, -1, rows, used))
+    return pieces
+
+
+def _parquet_footers(
+    files: Iterable[tuple[str, int]], size: int
+) -> Iterator[tuple[str, list[Piece]]]:
+    # Footers of remote files cost a round trip each: read a few at a time, in order.
+    listing = iter(files)
+    with ThreadPoolExecutor(_FOOTER_THREADS) as pool:
+        while chunk := list(islice(listing, 4 * _FOOTER_THREADS)):
+            pieces = pool.map(lambda item: parquet_pieces(item[0], item[1], size), chunk)
+            yield from zip((path for path, _ in chunk), pieces, strict=True)
+
+
+# -- partition keys ------------------------------------------------------------------------
+
+
+def plan_keys(
+    dataset: AbstractDataset, keys: Sequence[str], input_name: str, first_index: int = 0
+) -> Iterator[MiniBatch]:
+    """One mini-batch per distinct combination of ``keys``, with every file that has it.
+
+    Raises:
+        ConfigError: A file has no value for one of ``keys`` in its path, or the dataset
+            declared partition keys that do not include them.
+    """
+    from shardrun.engine.partition import iter_files, sorted_unique
+
+    fmt_text: str | None = getattr(dataset, "partition_format", None)
+    declared = tuple(getattr(dataset, "partition_keys", None) or ())
+    if declared and not set(keys) <= set(declared):
+        raise ConfigError(
+            f"partition_keys {list(keys)} must be a subset of the partition keys of every "
+            f"input; {dataset!r} is partitioned by {list(declared)}",
+            parameter="partition_keys",
+        )
+    paths = list(getattr(dataset, "paths", ()))
+    if isinstance(dataset, FileDataset):
+        kind: BatchKind = "files"
+        listing = sorted_unique(iter_files(paths))
+    else:
+        kind = getattr(dataset, "format", "csv")
+        listing = sorted_unique(tabular_files(paths))
+    roots = [root_of(p) for p in paths]
+    fmt = compile_format(fmt_text) if fmt_text else None
+
+    def keyed() -> Iterator[tuple[str, str, int]]:
+        for path, nbytes in listing:
+            found = path_keys(path, roots, fmt)
+            missing = [k for k in keys if k not in found]
+            if missing:
+                raise ConfigError(_missing_keys(keys, path, missing, found), "partition_keys")
+            yield json.dumps([found[k] for k in keys]), path, nbytes
+
+    index = first_index
+    for values, group in _grouped(keyed()):
+        members = list(group)
+        files = tuple(path for path, _ in members)
+        items = len(files) if kind == "files" else -1
+        nbytes = sum(n for _, n in members)
+        pairs = tuple(zip(keys, json.loads(values), strict=True))
+        yield MiniBatch(index, input_name, files, items, nbytes, kind, partition_key_value=pairs)
+        index += 1
+
+
+def _grouped(
+    rows: Iterable[tuple[str, str, int]], chunk: int = 10_000
+) -> Iterator[tuple[str, Iterator[tuple[str, int]]]]:
+    """Group ``(key, path, size)`` by key, groups in the order of their first row.
+
+    Rows spill to a temporary SQLite file, so that a million files never sit in memory.
+    """
+    from shardrun.engine.partition import scratch_db
+
+    with scratch_db("shardrun-keys-") as db:
+        db.execute("CREATE TABLE f (seq INTEGER PRIMARY KEY, key TEXT, path TEXT, size INT)")
+        iterator = iter(rows)
+        seq = 0
+        while batch := list(islice(iterator, chunk)):
+            db.executemany(
+                "INSERT INTO f VALUES (?, ?, ?, ?)",
+                [(seq + n, *row) for n, row in enumerate(batch)],
+            )
+            seq += len(batch)
+            db.commit()
+        ordered = db.execute(
+            "SELECT key, path, size FROM f ORDER BY MIN(seq) OVER (PARTITION BY key), seq"
+        )
+        for key, group in groupby(ordered, key=lambda row: str(row[0])):
+            yield key, ((str(path), int(size)) for _key, path, size in group)
+
+
+def _missing_keys(keys: Sequence[str], path: str, missing: list[str], found: dict[str, str]) -> str:
+    return (
+        f"partition_keys {list(keys)} must be keys of every input file, but {path} has no "
+        f"{', '.join(map(repr, missing))} in its path (keys found: {sorted(found) or 'none'}). "
+        "Keys come from Hive folders (key=value/) or the dataset's partition_format; to "
+        f"partition by columns inside the files, write a partitioned copy once with "
+        f"dataset.partition_by({list(keys)}, target=...)"
+    )

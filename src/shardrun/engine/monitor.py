@@ -1,0 +1,135 @@
+"""Watch a running scheduler: the terminal progress bar, the overview file, resource usage.
+
+The scheduler calls a :class:`Monitor` about twice a second; the monitor never blocks it for
+long (the overview file is rewritten every few seconds, resources sampled every
+``resource_monitor_interval`` seconds).
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import psutil
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from shardrun.engine.reports import write_overview
+
+if TYPE_CHECKING:
+    from shardrun.engine.scheduler import Scheduler
+
+OVERVIEW_EVERY = 2.0
+PERF_COLUMNS = ("time", "node", "pid", "cpu_percent", "rss_bytes", "num_threads")
+
+
+class Monitor:
+    """Progress bar (rich), ``job_progress_overview.txt`` and ``processes_resource_usage.csv``."""
+
+    def __init__(
+        self,
+        run_id: str,
+        logs: Path,
+        show_progress: bool = True,
+        resource_interval: float = 60.0,
+        node: str = "node0",
+    ) -> None:
+        self.run_id = run_id
+        self.logs = logs
+        self.resource_interval = resource_interval
+        self.node = node
+        self._started = time.monotonic()
+        self._last_overview = 0.0
+        self._last_perf = 0.0
+        self._processes: dict[int, psutil.Process] = {}
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        console = Console(stderr=True)
+        # The bar goes to stderr, and only to a terminal: stdout stays for results.
+        if show_progress and console.is_terminal:
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("mini-batches · {task.fields[items]} items · {task.fields[rate]}/s"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=console,
+                transient=False,
+            )
+
+    def __enter__(self) -> Monitor:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def __call__(self, scheduler: Scheduler) -> None:
+        """Refresh from the scheduler's current state."""
+        counts = scheduler.snapshot()
+        now = time.monotonic()
+        elapsed = now - self._started
+        if self._progress is not None:
+            rate = counts.succeeded_items / elapsed if elapsed > 0 else 0.0
+            items, per_second = f"{counts.succeeded_items:,}", f"{rate:,.0f} items"
+            if self._task is None:
+                self._task = self._progress.add_task(
+                    self.run_id, total=counts.total, items=items, rate=per_second
+                )
+            self._progress.update(
+                self._task, completed=counts.finished, items=items, rate=per_second
+            )
+        if now - self._last_overview >= OVERVIEW_EVERY:
+            self._last_overview = now
+            write_overview(self.logs, self.run_id, "Running", counts, elapsed)
+        if self.resource_interval > 0 and now - self._last_perf >= self.resource_interval:
+            self._last_perf = now
+            self._sample(scheduler.ready_workers.values())
+
+    def _sample(self, pids: Iterable[int]) -> None:
+        path = self.logs / "perf" / self.node / "processes_resource_usage.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        new = not path.exists()
+        rows = []
+        for pid in pids:
+            try:
+                process = self._processes.setdefault(pid, psutil.Process(pid))
+                with process.oneshot():
+                    rows.append(
+                        (
+                            time.strftime("%Y-%m-%dT%H:%M:%S"),
+                            self.node,
+                            pid,
+                            process.cpu_percent(),
+                            process.memory_info().rss,
+                            process.num_threads(),
+                        )
+                    )
+            except psutil.Error:
+                self._processes.pop(pid, None)
+        with open(path, "a", newline="") as handle:
+            out = csv.writer(handle)
+            if new:
+                out.writerow(PERF_COLUMNS)
+            out.writerows(rows)

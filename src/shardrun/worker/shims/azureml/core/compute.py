@@ -1,0 +1,5 @@
+"""shardrun's stand-in for ``azureml.core.compute``."""
+
+from shardrun.workspace.compute import AmlCompute, ComputeTarget, LocalCompute, RayCompute
+
+__all__ = ["AmlCompute", "ComputeTarget", "LocalCompute", "RayCompute"]

@@ -1,0 +1,5 @@
+"""shardrun's stand-in for ``azureml.core.datastore``."""
+
+from shardrun.workspace.datastores import Datastore
+
+__all__ = ["Datastore"]

@@ -1,0 +1,285 @@
+"""The workspace: one folder with a SQLite catalogue, runs and models (Azure's ``Workspace``).
+
+Azure's workspace is a cloud resource; shardrun's is a folder::
+
+    <workspace>/
+      catalogue.sqlite                     datastores, datasets, models, compute targets
+      datastores/workspaceblobstore/       the default datastore (a local folder)
+      models/<name>/<version>/             registered model files
+      runs/<run_id>/                       one folder per run
+
+Several processes may use one workspace at once (the catalogue is SQLite in WAL mode).
+
+Which workspace a call uses when none is given: the one activated with :func:`using`, else
+``$SHARDRUN_WORKSPACE`` (workers have it set to their run's workspace), else
+``./shardrun-workspace``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shardrun.errors import ConfigError
+from shardrun.workspace.catalogue import Catalogue
+
+if TYPE_CHECKING:
+    from shardrun.workspace.compute import ComputeTarget
+    from shardrun.workspace.datastores import Datastore
+
+log = logging.getLogger(__name__)
+
+ENV_VAR = "SHARDRUN_WORKSPACE"
+DEFAULT_FOLDER = "shardrun-workspace"
+DEFAULT_DATASTORE = "workspaceblobstore"
+CONFIG_FILE = "config.json"
+CONFIG_DIR = ".azureml"
+
+_active: ContextVar[Workspace | None] = ContextVar("shardrun_workspace", default=None)
+
+
+class Workspace:
+    """A workspace folder (Azure's ``Workspace``, local-first).
+
+    Get one with :meth:`create` (makes the folder if needed) or :meth:`from_config`.
+    ``Workspace(path)`` names a folder without creating anything.
+
+    Attributes:
+        path: The workspace folder (absolute).
+        name: The folder's name (Azure's workspace name).
+        subscription_id, resource_group, location: Read from an Azure ``config.json``
+            when there is one (kept for display only), else None.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).expanduser().resolve()
+        self.subscription_id: str | None = None
+        self.resource_group: str | None = None
+        self.location: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.path)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Workspace) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    @property
+    def name(self) -> str:
+        """The workspace's name: its folder's name."""
+        return self.path.name
+
+    @classmethod
+    def create(
+        cls, path: str | os.PathLike[str], exist_ok: bool = True, **azure_options: Any
+    ) -> Workspace:
+        """Create the workspace folder, its catalogue and its default datastore.
+
+        Azure's ``Workspace.create(name, subscription_id=..., resource_group=..., ...)``
+        creates a cloud resource; here ``path`` is a folder, and Azure's other options are
+        accepted and ignored. Creating an existing workspace again is harmless.
+
+        Raises:
+            FileExistsError: ``exist_ok`` is false and the folder exists.
+        """
+        workspace = cls(path)
+        if workspace.path.exists() and not exist_ok:
+            raise FileExistsError(str(workspace.path))
+        if azure_options:
+            log.info("Workspace.create: ignoring Azure options %s", sorted(azure_options))
+        for folder in (workspace.runs_dir, workspace.models_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        workspace.catalogue.create()
+        if workspace.catalogue.get_meta("default_datastore") is None:
+            workspace._add_default_datastore()
+        return workspace
+
+    @classmethod
+    def from_config(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        auth: Any = None,
+        _logger: Any = None,
+        _file_name: str | None = None,
+    ) -> Workspace:
+        """The workspace a ``config.json`` names (Azure's ``Workspace.from_config``).
+
+        The search starts at ``path`` (a folder, or the config file itself; default: the
+        current folder) and goes up through its parents; in each folder it looks for
+        ``config.json``, then ``.azureml/config.json``. Paths in the file are relative to
+        the folder where it was found (for ``.azureml/config.json``, the folder that holds
+        ``.azureml``):
+
+        * shardrun's form: ``{"workspace_path": "build/workspace"}``;
+        * Azure's form, ``{"subscription_id": ..., "resource_group": ...,
+          "workspace_name": "my-ws"}``, names the folder ``my-ws`` next to it.
+
+        The workspace is created if the folder does not exist yet. ``auth`` is ignored.
+
+        Raises:
+            ConfigError: No config file was found, or it names no workspace.
+        """
+        del auth, _logger
+        file_name = _file_name or CONFIG_FILE
+        found = _find_config(Path(path) if path is not None else Path.cwd(), file_name)
+        base = found.parent.parent if found.parent.name == CONFIG_DIR else found.parent
+        try:
+            data = json.loads(found.read_text())
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{found} is not a readable JSON file: {e}") from e
+        folder = data.get("workspace_path") if isinstance(data, dict) else None
+        folder = folder or (data.get("workspace_name") if isinstance(data, dict) else None)
+        if not isinstance(folder, str) or not folder:
+            raise ConfigError(
+                f'{found} names no workspace; write {{"workspace_path": "<folder>"}} '
+                "(relative to the file's folder) or Azure's workspace_name"
+            )
+        workspace = cls.create(base / folder)
+        for key in ("subscription_id", "resource_group", "location"):
+            setattr(workspace, key, data.get(key))
+        return workspace
+
+    def write_config(
+        self, path: str | os.PathLike[str] | None = None, file_name: str | None = None
+    ) -> Path:
+        """Write ``<path>/.azureml/config.json`` naming this workspace, as Azure does.
+
+        :meth:`from_config`, run from ``path`` or any folder below it, finds it again.
+
+        Args:
+            path: The project folder (default: the current folder).
+            file_name: The file's name (default ``config.json``).
+
+        Returns:
+            The file written.
+        """
+        base = Path(path) if path is not None else Path.cwd()
+        target = base / CONFIG_DIR / (file_name or CONFIG_FILE)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        relative = os.path.relpath(self.path, base.resolve())
+        data = {"workspace_name": self.name, "workspace_path": relative}
+        target.write_text(json.dumps(data, indent=2) + "\n")
+        return target
+
+    # -- folders -------------------------------------------------------------------------
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """The workspace's catalogue (``catalogue.sqlite``)."""
+        return Catalogue(self.path)
+
+    @property
+    def runs_dir(self) -> Path:
+        """``<workspace>/runs``."""
+        return self.path / "runs"
+
+    @property
+    def models_dir(self) -> Path:
+        """``<workspace>/models``."""
+        return self.path / "models"
+
+    def run_dir(self, run_id: str) -> Path:
+        """The folder of one run."""
+        return self.runs_dir / run_id
+
+    # -- datastores and compute ----------------------------------------------------------
+
+    @property
+    def datastores(self) -> dict[str, Datastore]:
+        """Every registered datastore, by name (Azure's ``ws.datastores``)."""
+        from shardrun.workspace.datastores import Datastore
+
+        return {d.name: d for d in Datastore.list(self)}
+
+    def get_default_datastore(self) -> Datastore:
+        """The default datastore: ``workspaceblobstore``, a folder inside the workspace.
+
+        In Azure it is the workspace's blob container; here it is
+        ``<workspace>/datastores/workspaceblobstore/`` unless :meth:`set_default_datastore`
+        named another one.
+        """
+        from shardrun.workspace.datastores import Datastore
+
+        name = self.catalogue.get_meta("default_datastore")
+        if name is None:
+            name = self._add_default_datastore()
+        return Datastore.get(self, name)
+
+    def set_default_datastore(self, name: str) -> None:
+        """Make the registered datastore ``name`` the default one."""
+        from shardrun.workspace.datastores import Datastore
+
+        Datastore.get(self, name)
+        self.catalogue.set_meta("default_datastore", name)
+
+    @property
+    def compute_targets(self) -> dict[str, ComputeTarget]:
+        """Every compute target created in this workspace, by name."""
+        from shardrun.workspace.compute import ComputeTarget
+
+        return {t.name: t for t in ComputeTarget.list(self)}
+
+    def _add_default_datastore(self) -> str:
+        from shardrun.workspace.datastores import Datastore
+
+        if self.catalogue.get_record("datastores", DEFAULT_DATASTORE) is None:
+            folder = self.path / "datastores" / DEFAULT_DATASTORE
+            Datastore.register_local_directory(self, DEFAULT_DATASTORE, folder)
+        self.catalogue.set_meta("default_datastore", DEFAULT_DATASTORE)
+        return DEFAULT_DATASTORE
+
+
+def _find_config(start: Path, file_name: str) -> Path:
+    start = start.expanduser().resolve()
+    if start.is_file():
+        return start
+    for folder in (start, *start.parents):
+        for candidate in (folder / file_name, folder / CONFIG_DIR / file_name):
+            if candidate.is_file():
+                return candidate
+    raise ConfigError(
+        f"no {file_name} or {CONFIG_DIR}/{file_name} in {start} or its parents; create a "
+        "workspace with Workspace.create(path) and save it with ws.write_config()"
+    )
+
+
+@contextmanager
+def using(workspace: Workspace) -> Iterator[Workspace]:
+    """Make ``workspace`` the one that calls without a workspace use, inside the block.
+
+    A run's driver uses it while it lists ``azureml://`` inputs, so that datastore names
+    resolve in the run's workspace.
+    """
+    token = _active.set(workspace)
+    try:
+        yield workspace
+    finally:
+        _active.reset(token)
+
+
+def current() -> Workspace:
+    """The workspace in use: :func:`using`'s, else ``$SHARDRUN_WORKSPACE``, else the default.
+
+    Nothing is created: a folder that is not a workspace fails when its catalogue is read.
+    """
+    active = _active.get()
+    if active is not None:
+        return active
+    return Workspace(os.environ.get(ENV_VAR) or DEFAULT_FOLDER)
+
+
+def resolve_workspace(workspace: Workspace | str | os.PathLike[str] | None = None) -> Workspace:
+    """The workspace to use, created if needed: the argument, else :func:`current`'s."""
+    if isinstance(workspace, Workspace):
+        return Workspace.create(workspace.path)
+    if workspace is None:
+        return Workspace.create(current().path)
+    return Workspace.create(workspace)
