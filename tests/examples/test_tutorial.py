@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 pytest_plugins = ["tests.services"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COUNT = 120
 
 

@@ -19,7 +19,7 @@ import onnxruntime as ort
 import pyarrow.parquet as pq
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "tabular"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tabular"
 
 
 def load_prepare() -> ModuleType:

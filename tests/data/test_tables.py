@@ -37,7 +37,7 @@ from shardrun.engine.messages import MiniBatch
 from shardrun.engine.partition import plan_input
 from shardrun.errors import DataError
 
-SCRIPT = Path(__file__).parent / "scripts" / "tabular.py"
+SCRIPT = Path(__file__).parent.parent / "scripts" / "tabular.py"
 
 
 def write_csv(path: Path, rows: Sequence[Sequence[Any]], header: Sequence[str] | None) -> Path:

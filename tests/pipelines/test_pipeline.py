@@ -15,7 +15,7 @@ from shardrun.errors import ConfigError, ShardrunError
 from shardrun.pipelines.experiment import Experiment
 from shardrun.pipelines.pipeline import ParallelRunStep, Pipeline, PipelineData, PythonScriptStep
 from tests.conftest import SCRIPTS
-from tests.test_resume import alive, worker_pids
+from tests.engine.test_resume import alive, worker_pids
 
 if TYPE_CHECKING:
     from tests.services import Server
@@ -175,12 +175,12 @@ def test_the_driver_survives_its_submitter(tmp_path: Path) -> None:
         "sys.path.insert(0, sys.argv[1])\n"
         "from shardrun import Workspace\n"
         "from shardrun.pipelines.experiment import Experiment\n"
-        "from tests.test_pipeline import build\n"
+        "from tests.pipelines.test_pipeline import build\n"
         "ws = Workspace.create(sys.argv[2])\n"
         "run = Experiment(ws, 'detached').submit(build(ws)[0])\n"
         "print(run.id)\n"
     )
-    root = str(Path(__file__).parent.parent)
+    root = str(Path(__file__).parents[2])
     done = subprocess.run(
         [sys.executable, "-c", code, root, str(ws)],
         capture_output=True,

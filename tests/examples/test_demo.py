@@ -20,7 +20,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "mnist"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mnist"
 LINE = re.compile(r"^mnist_\d{5}\.png: \d$")
 HELD_OUT_NAMES = [f"mnist_{i:05d}.png" for i in range(5000, 10000)]
 
