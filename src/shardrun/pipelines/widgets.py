@@ -69,7 +69,7 @@ class RunDetails:
             self._print()
             return
         widget = ipywidgets.HTML(self._html())
-        display(widget)
+        display(widget)  # type: ignore[no-untyped-call,unused-ignore]
 
         def refresh() -> None:
             stop = threading.Event()
