@@ -16,6 +16,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -76,26 +77,41 @@ def tabular_files(paths: Iterable[str]) -> Iterator[tuple[str, int]]:
 
 def _iter_local(path: str) -> Iterator[tuple[str, int]]:
     path = os.path.abspath(os.path.expanduser(path))
+    skip = _Skipped()
     if any(c in path for c in "*?["):
+        loops = _Loops(path, skip)
         for match in glob.iglob(path, recursive=True):
+            if loops.inside(match):
+                continue
             if _is_dir(match):
-                yield from _walk_local(match)
-            elif (size := _size(match)) is not None:
+                yield from _walk_local(match, skip)
+            elif (size := _size(match, skip)) is not None:
                 yield match, size
     elif _is_dir(path):
-        yield from _walk_local(path)
+        yield from _walk_local(path, skip)
     elif os.path.isfile(path):
         yield path, os.stat(path).st_size
     else:
         raise ConfigError(f"input path {path!r} does not exist; give a file, a folder or a glob")
 
 
-def _walk_local(folder: str) -> Iterator[tuple[str, int]]:
-    """Every file below ``folder``; a link back to a folder above it is skipped, with a warning."""
-    top = os.stat(folder)
-    stack: list[tuple[str, frozenset[tuple[int, int]]]] = [
-        (folder, frozenset({(top.st_dev, top.st_ino)}))
-    ]
+class _Skipped:
+    """What one listing skipped: each path is named once, in a warning."""
+
+    LOOP = "a symbolic link loop (it leads back to a folder above it)"
+
+    def __init__(self) -> None:
+        self.paths: set[str] = set()
+
+    def __call__(self, path: str, why: str) -> None:
+        if path not in self.paths:
+            self.paths.add(path)
+            _log.warning("skipping %s: %s", _printable(path), why)
+
+
+def _walk_local(folder: str, skip: _Skipped) -> Iterator[tuple[str, int]]:
+    """Every file below ``folder``; a link back to a folder above it is skipped."""
+    stack = [(folder, _ancestors(folder))]
     while stack:
         current, above = stack.pop()
         with os.scandir(current) as entries:
@@ -104,23 +120,63 @@ def _walk_local(folder: str) -> Iterator[tuple[str, int]]:
                     is_dir = entry.is_dir()
                     info = entry.stat() if is_dir or entry.is_file() else None
                 except OSError as e:
-                    _skip(entry.path, e)
+                    skip(entry.path, e.strerror or str(e))
                     continue
                 if info is None:
                     continue  # a broken link, a socket, a device: not data
                 if not is_dir:
                     yield entry.path, info.st_size
                 elif (key := (info.st_dev, info.st_ino)) in above:
-                    _log.warning(
-                        "skipping %s: a symbolic link loop (it leads back to a folder above it)",
-                        _printable(entry.path),
-                    )
+                    skip(entry.path, skip.LOOP)
                 else:
                     stack.append((entry.path, above | {key}))
 
 
-def _skip(path: str, error: OSError) -> None:
-    _log.warning("skipping %s: %s", _printable(path), error.strerror or error)
+def _ancestors(folder: str) -> frozenset[tuple[int, int]]:
+    """``(device, inode)`` of ``folder`` and of every folder above it (links resolved)."""
+    found = set()
+    current = os.path.realpath(folder)
+    while True:
+        info = os.stat(current)
+        found.add((info.st_dev, info.st_ino))
+        parent = os.path.dirname(current)
+        if parent == current:
+            return frozenset(found)
+        current = parent
+
+
+class _Loops:
+    """Which matches of a glob lie below a link back to a folder above it.
+
+    ``**`` follows links to folders, so a loop would match the same files again at every
+    depth until the system refuses (about 40 levels); such matches are left out.
+    """
+
+    def __init__(self, pattern: str, skip: _Skipped) -> None:
+        literal = re.split(r"[*?[]", pattern, maxsplit=1)[0]
+        self.top = os.path.dirname(literal)
+        self.skip = skip
+        self.looped: dict[str, bool] = {}
+
+    def inside(self, path: str) -> bool:
+        """True when ``path`` is, or lies below, a folder link that loops."""
+        if path == self.top or not path.startswith(self.top.rstrip("/") + "/"):
+            return False
+        known = self.looped.get(path)
+        if known is None:
+            parent = os.path.dirname(path)
+            known = self.inside(parent) or self._loops(path, parent)
+            self.looped[path] = known
+        return known
+
+    def _loops(self, path: str, parent: str) -> bool:
+        if not os.path.islink(path):
+            return False
+        target, here = os.path.realpath(path), os.path.realpath(parent)
+        if here == target or here.startswith(target.rstrip("/") + "/"):
+            self.skip(path, self.skip.LOOP)
+            return True
+        return False
 
 
 def _is_dir(path: str) -> bool:
@@ -130,14 +186,13 @@ def _is_dir(path: str) -> bool:
         return False
 
 
-def _size(path: str) -> int | None:
-    """The size of the file at ``path``; None (with a warning) when it cannot be read."""
+def _size(path: str, skip: _Skipped) -> int | None:
+    """The size of the file at ``path``; None (skipped) when it cannot be read."""
     try:
-        info = os.stat(path)
+        return os.stat(path).st_size
     except OSError as e:
-        _skip(path, e)
+        skip(path, e.strerror or str(e))
         return None
-    return info.st_size
 
 
 def _printable(path: str) -> str:
