@@ -81,10 +81,11 @@ def _iter_local(path: str) -> Iterator[tuple[str, int]]:
     if any(c in path for c in "*?["):
         loops = _Loops(path, skip)
         for match in glob.iglob(path, recursive=True):
-            if loops.inside(match):
+            if loops.inside(os.path.dirname(match)):
                 continue
             if _is_dir(match):
-                yield from _walk_local(match, skip)
+                if not loops.inside(match):
+                    yield from _walk_local(match, skip)
             elif (size := _size(match, skip)) is not None:
                 yield match, size
     elif _is_dir(path):
@@ -156,17 +157,17 @@ class _Loops:
         literal = re.split(r"[*?[]", pattern, maxsplit=1)[0]
         self.top = os.path.dirname(literal)
         self.skip = skip
-        self.looped: dict[str, bool] = {}
+        self.looped: dict[str, bool] = {}  # folders only: one lookup per file
 
-    def inside(self, path: str) -> bool:
-        """True when ``path`` is, or lies below, a folder link that loops."""
-        if path == self.top or not path.startswith(self.top.rstrip("/") + "/"):
+    def inside(self, folder: str) -> bool:
+        """True when ``folder`` is, or lies below, a folder link that loops."""
+        if folder == self.top or not folder.startswith(self.top.rstrip("/") + "/"):
             return False
-        known = self.looped.get(path)
+        known = self.looped.get(folder)
         if known is None:
-            parent = os.path.dirname(path)
-            known = self.inside(parent) or self._loops(path, parent)
-            self.looped[path] = known
+            parent = os.path.dirname(folder)
+            known = self.inside(parent) or self._loops(folder, parent)
+            self.looped[folder] = known
         return known
 
     def _loops(self, path: str, parent: str) -> bool:
