@@ -121,6 +121,19 @@ def test_a_run_scores_a_name_that_is_not_utf8_and_skips_loops(tmp_path: Path) ->
     assert sorted(lines) == sorted([ODD_NAME + b": ok", b"plain.txt: ok"])
 
 
+def test_an_error_naming_such_a_file_is_recorded(tmp_path: Path) -> None:
+    folder = odd_folder(tmp_path / "in")
+    script = tmp_path / "fail.py"
+    script.write_text(
+        "def init():\n    pass\n\n\ndef run(mini_batch):\n"
+        "    raise ValueError(f'cannot score {mini_batch[0]}')\n"
+    )
+    config = ParallelRunConfig(entry_script=str(script), mini_batch_size="1", run_max_try=1)
+    result = run_parallel(config, str(folder), tmp_path / "out", workspace=tmp_path / "ws")
+    assert (result.status, result.failed_items) == ("Failed", 2)
+    assert f"cannot score {folder}/caf\\xe9 \\xff.txt" in result.reason
+
+
 def test_a_tabular_path_column_shows_undecodable_bytes(tmp_path: Path) -> None:
     folder = tmp_path / "tab"
     folder.mkdir()
