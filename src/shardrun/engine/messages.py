@@ -6,6 +6,9 @@ boundaries (pipes for the local backend, Ray's object store for the Ray backend)
     scheduler --Task--> backend --Task--> worker
     scheduler <--Event-- backend <--Event-- worker
         Event = WorkerReady | WorkerFailed | Started | BatchResult | WorkerExited
+
+A Task carries a :class:`~shardrun.data.minibatch.MiniBatch`: the descriptor is the data
+wing's vocabulary (planning makes it there), re-exported here for the engine.
 """
 
 from __future__ import annotations

@@ -42,9 +42,10 @@ def atomic_write(path: str | Path, mode: str = "wb", fsync: bool = True) -> Iter
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    text = {} if "b" in mode else {"encoding": "utf-8", "errors": "surrogateescape"}
+    binary = "b" in mode
+    encoding, errors = (None, None) if binary else ("utf-8", "surrogateescape")
     try:
-        with open(tmp, mode, **text) as handle:
+        with open(tmp, mode, encoding=encoding, errors=errors) as handle:
             yield handle
             handle.flush()
             if fsync:
