@@ -375,7 +375,8 @@ def dataset_from_spec(spec: dict[str, Any]) -> AbstractDataset:
     cls = AbstractDataset.kinds.get(str(spec.get("kind")))
     if cls is None:
         raise ConfigError(
-            f"unknown dataset kind {spec.get('kind')!r}; known: {sorted(AbstractDataset.kinds)}"
+            f"unknown dataset kind {spec.get('kind')!r}; known: {sorted(AbstractDataset.kinds)} "
+            "(a kind is known once its module is imported; shardrun.data.factory imports all)"
         )
     return cls.from_spec(spec)
 
