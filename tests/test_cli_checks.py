@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from shardrun import ParallelRunConfig, run_parallel
 from shardrun.workspace.datastores import Datastore
 from shardrun.workspace.workspace import Workspace
 from tests.conftest import SCRIPTS, write_inputs
@@ -151,4 +152,28 @@ def test_workspace_flag_resolves_azureml_inputs(tmp_path: Path) -> None:
         f"item{n:05d}.txt: ok" for n in range(3)
     ]
     assert (ws.path / "runs" / "r" / "run.json").exists()
+    assert not (tmp_path / "shardrun-workspace").exists()
+
+
+def test_workspace_argument_resolves_azureml_inputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The API's twin: run_parallel(workspace=...) with an azureml:// input given as a string.
+    monkeypatch.delenv("SHARDRUN_WORKSPACE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    ws = Workspace.create(tmp_path / "elsewhere" / "ws")
+    write_inputs(tmp_path / "store" / "items", ["ok"] * 3)
+    Datastore.register_local_directory(ws, "mystore", tmp_path / "store")
+    config = ParallelRunConfig(
+        entry_script="behave.py", source_directory=str(SCRIPTS), mini_batch_size="2"
+    )
+    result = run_parallel(
+        config,
+        "azureml://datastores/mystore/paths/items",
+        tmp_path / "out",
+        workspace=ws.path,
+        show_progress=False,
+    )
+    assert result.status == "Completed", result.reason
+    assert result.succeeded_items == 3
     assert not (tmp_path / "shardrun-workspace").exists()

@@ -129,8 +129,9 @@ def run_parallel(
     """
     config = config.resolve()
     check_entry_script(config.entry_script_path)
-    named = named_inputs(inputs)
     ws = resolve_workspace(workspace)
+    with using(ws):  # azureml:// inputs name datastores of this workspace
+        named = named_inputs(inputs)
     run_id = validate_run_id(run_id) if run_id is not None else new_run_id(config)
     run_dir = ws.run_dir(run_id)
     if run_dir.exists():
