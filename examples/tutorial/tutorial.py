@@ -52,12 +52,11 @@ def start_azurite() -> str:
         port = probe.getsockname()[1]
     # In memory, so it writes no files (Azurite refuses --location with it); never without
     # --disableTelemetry, which stops it from calling out of this machine.
-    errors = tempfile.TemporaryFile()
     node = subprocess.Popen(
         ["node", str(main), "--blobHost", "127.0.0.1", "--blobPort", str(port),
          "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--loose",
          "--silent"],
-        stdout=subprocess.DEVNULL, stderr=errors,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
 
     def stop() -> None:
@@ -76,8 +75,8 @@ def start_azurite() -> str:
             break
         except OSError:
             if time.monotonic() > deadline or node.poll() is not None:
-                errors.seek(0)
-                said = errors.read().decode(errors="replace").strip()
+                stop()
+                said = node.stderr.read().decode(errors="replace").strip() if node.stderr else ""
                 raise SystemExit(f"Azurite did not start: {said or 'no message'}") from None
             time.sleep(0.1)
     return f"http://127.0.0.1:{port}/devstoreaccount1"
