@@ -22,8 +22,11 @@ $(STAMP)-test: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
+# The test extra includes the examples extra: after `make test`, `make demo` installs nothing.
+DEMO_STAMP := $(if $(wildcard $(STAMP)-test),$(STAMP)-test,$(STAMP)-examples)
+
 ## make demo: batch inference over the bundled MNIST digits with an ONNX model.
-demo: $(STAMP)-examples
+demo: $(DEMO_STAMP)
 	$(BIN)/python examples/mnist/demo.py
 
 ## make test: linters, type checks and the whole test suite.

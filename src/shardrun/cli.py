@@ -24,12 +24,47 @@ P = ParamSpec("P")
 R = TypeVar("R")
 EXIT_CODES = {"Completed": 0, "Failed": 1, "Canceled": 130}
 
+
+def _checked(check: Callable[[Any], Any]) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """An option callback: a value that ``check`` rejects is one line on stderr, exit 2.
+
+    (A ``click.BadParameter`` would print the whole usage block.)
+    """
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return check(value)
+        except ConfigError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(2)
+
+    return callback
+
+
+def _check_workspace(path: Path) -> Path:
+    if path.exists() and not path.is_dir():
+        raise ConfigError(
+            f"--workspace must be a folder (made if missing); got {str(path)!r}, a file"
+        )
+    return path
+
+
+def _check_run_id(run_id: str) -> str:
+    from shardrun.config.step_rules import validate_run_id
+
+    return validate_run_id(run_id)
+
+
 workspace_option = click.option(
     "--workspace",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=None,
+    callback=_checked(_check_workspace),
     help="Workspace folder (default: $SHARDRUN_WORKSPACE, else ./shardrun-workspace).",
 )
+run_id_argument = click.argument("run_id", callback=_checked(_check_run_id))
 
 
 def _user_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -77,9 +112,14 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("job", type=click.Path(path_type=Path))
 @workspace_option
-@click.option("--run-id", default=None, help="Name of the new run (default: generated).")
+@click.option(
+    "--run-id",
+    default=None,
+    callback=_checked(_check_run_id),
+    help="Name of the new run (default: generated): letters, digits, '_', '-' and '.'.",
+)
 @click.option(
     "--set",
     "overrides",
@@ -100,23 +140,26 @@ def run(
     from shardrun.config.jobspec import load_job
     from shardrun.data.factory import Dataset
     from shardrun.engine.runs import new_run_id, run_parallel
+    from shardrun.workspace.workspace import Workspace, current, using
 
-    spec = load_job(job, overrides)
-    run_id = run_id or new_run_id(spec.config, spec.name)
-    click.echo(run_id)
-    # A v2 ``mltable`` input is tabular (an MLTable file, or CSV/Parquet/JSONL by extension);
-    # ``uri_folder`` and ``uri_file`` inputs are files.
-    if spec.input_type == "mltable":
-        dataset = Dataset.Tabular.from_mltable(list(spec.inputs))
-    else:
-        dataset = Dataset.File.from_files(list(spec.inputs))
-    inputs = dataset.as_named_input(spec.input_name)
+    # Every lookup (azureml:// inputs, registered names) uses --workspace, not just the run.
+    with using(Workspace(workspace) if workspace is not None else current()) as ws:
+        spec = load_job(job, overrides)
+        run_id = run_id or new_run_id(spec.config, spec.name)
+        click.echo(run_id)
+        # A v2 ``mltable`` input is tabular (an MLTable file, or CSV/Parquet/JSONL by
+        # extension); ``uri_folder`` and ``uri_file`` inputs are files.
+        if spec.input_type == "mltable":
+            dataset = Dataset.Tabular.from_mltable(list(spec.inputs))
+        else:
+            dataset = Dataset.File.from_files(list(spec.inputs))
+        inputs = dataset.as_named_input(spec.input_name)
     _cancel_on_sigterm()
     result = run_parallel(
         spec.config,
         inputs,
         spec.output,
-        workspace=workspace,
+        workspace=ws,
         run_id=run_id,
         arguments=list(spec.arguments),
         show_progress=progress,
@@ -125,7 +168,7 @@ def run(
 
 
 @main.command()
-@click.argument("run_id")
+@run_id_argument
 @workspace_option
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 @_user_errors
@@ -164,7 +207,7 @@ def runs(workspace: Path | None) -> None:
 
 
 @main.command()
-@click.argument("run_id")
+@run_id_argument
 @workspace_option
 @_user_errors
 def show(run_id: str, workspace: Path | None) -> None:
@@ -177,7 +220,7 @@ def show(run_id: str, workspace: Path | None) -> None:
 
 
 @main.command()
-@click.argument("run_id")
+@run_id_argument
 @workspace_option
 @click.option("--errors", is_flag=True, help="Also print logs/job_error.txt.")
 @_user_errors

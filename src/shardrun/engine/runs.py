@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from shardrun.config.parallel_run import ParallelRunConfig, validate_arguments
+from shardrun.config.step_rules import validate_run_id
 from shardrun.data import side_inputs as sides
 from shardrun.data.factory import (
     AnyInput,
@@ -31,6 +33,7 @@ from shardrun.data.factory import (
 )
 from shardrun.engine import reports
 from shardrun.engine.backends import get_backend
+from shardrun.engine.destination import check_output_location
 from shardrun.engine.ledger import Counts, Ledger
 from shardrun.engine.messages import WorkerSpec
 from shardrun.engine.monitor import Monitor
@@ -74,6 +77,7 @@ class RunResult:
 def new_run_id(config: ParallelRunConfig, name: str | None = None) -> str:
     """A fresh run id: the step name (or the script's name), a timestamp and a random tag."""
     stem = name or Path(config.entry_script).stem.replace("_", "-").lower()
+    stem = re.sub(r"[^a-z0-9-]+", "-", stem).strip("-") or "run"  # a valid run id
     return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
 
 
@@ -109,7 +113,8 @@ def run_parallel(
             it. Defaults to ``<run_dir>/outputs/output``.
         workspace: The workspace folder (else ``$SHARDRUN_WORKSPACE``, else
             ``./shardrun-workspace``).
-        run_id: A name for the run; must be new in the workspace.
+        run_id: A name for the run, new in the workspace: letters, digits, ``_``, ``-`` and
+            ``.`` (not first, no ``..``), at most 255 (it names ``<workspace>/runs/<run_id>``).
         arguments: Extra ``sys.argv`` for the entry script (``--name value`` pairs). A side
             input among them becomes its local path.
         side_inputs: Reference data every worker reads whole, not split (Azure's
@@ -124,9 +129,10 @@ def run_parallel(
     """
     config = config.resolve()
     check_entry_script(config.entry_script_path)
-    named = named_inputs(inputs)
     ws = resolve_workspace(workspace)
-    run_id = run_id or new_run_id(config)
+    with using(ws):  # azureml:// inputs name datastores of this workspace
+        named = named_inputs(inputs)
+    run_id = validate_run_id(run_id) if run_id is not None else new_run_id(config)
     run_dir = ws.run_dir(run_id)
     if run_dir.exists():
         raise ConfigError(
@@ -140,6 +146,7 @@ def run_parallel(
     if isinstance(config.environment, Environment):
         config.environment.check()
     output_dir = Path(output).resolve() if output is not None else run_dir / "outputs" / "output"
+    check_output_location(output_dir)
     record = {
         "run_id": run_id,
         "status": "NotStarted",
@@ -186,10 +193,11 @@ def resume(
     tries. A completed run is returned as it is.
 
     Raises:
+        ConfigError: ``run_id`` is not a valid run id.
         RunNotFound: No such run in the workspace.
     """
     ws = resolve_workspace(workspace)
-    run_dir = ws.run_dir(run_id)
+    run_dir = ws.run_dir(validate_run_id(run_id))
     record = read_record(run_dir)
     config = ParallelRunConfig.from_dict(record["config"])
     if record["status"] == "Completed":
