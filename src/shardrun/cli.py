@@ -159,7 +159,7 @@ def run(
         spec.config,
         inputs,
         spec.output,
-        workspace=ws,
+        workspace=ws.path,
         run_id=run_id,
         arguments=list(spec.arguments),
         show_progress=progress,
