@@ -56,15 +56,25 @@ def ray_cluster(nodes: int, cpus_per_node: int) -> str:
     return "\n".join(lines)
 
 
-def run_python(module: str, args: list[str], before: str = "", timeout: float = 1200) -> int:
+def run_python(
+    module: str, args: list[str], log: Path, before: str = "", timeout: float = 1200
+) -> int:
     """``python -m module args`` inside the namespaces (after the shell lines ``before``).
 
-    The child sees this process's environment (``PYTHONPATH``, the models' paths).
+    The child sees this process's environment (``PYTHONPATH``, the models' paths); its
+    output (Ray's is verbose) goes to ``log``.
     """
     home = ROOT / ".cache" / "rayhome"
     command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", module, *args])
     script = PROLOGUE.format(home=shlex.quote(str(home))) + before + "\n" + command + "\n"
     # `timeout` inside the namespace: the PID namespace ends every Ray process with it.
     command = ["unshare", "-n", "-p", "-f", "--mount-proc", "timeout", f"{timeout:.0f}"]
-    done = subprocess.run([*command, "bash", "-c", script], cwd=ROOT, env=os.environ.copy())
+    with open(log, "w") as handle:
+        done = subprocess.run(
+            [*command, "bash", "-c", script],
+            cwd=ROOT,
+            env=os.environ.copy(),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
     return done.returncode

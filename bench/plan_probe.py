@@ -34,6 +34,7 @@ def plan_files(folder: str, ledger_path: str, size: str) -> dict[str, float]:
     from shardrun.engine.partition import plan_input
 
     config = _config(size, Path(__file__).with_name("scripts") / "noop.py")
+    baseline = _peak_rss_mb()
     started = time.perf_counter()
     (named,) = named_inputs(folder)
     ledger = Ledger.open(Path(ledger_path))
@@ -42,8 +43,16 @@ def plan_files(folder: str, ledger_path: str, size: str) -> dict[str, float]:
     finally:
         ledger.close()
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return {"seconds": seconds, "mini_batches": batches, "peak_rss_mb": peak}
+    return {
+        "seconds": seconds,
+        "mini_batches": batches,
+        "peak_rss_mb": _peak_rss_mb(),
+        "rss_after_imports_mb": baseline,
+    }
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def plan_quoted(csv_file: str, size: str) -> dict[str, float]:

@@ -41,9 +41,10 @@ def run_all(
         result = out / "ray_data.json"
         result.unlink(missing_ok=True)
         args = [str(data_root), str(scale), str(processes), str(out), ",".join(names)]
-        rc = namespace.run_python("bench.ray_data", args, timeout=timeout)
+        log = out / "ray_data.log"
+        rc = namespace.run_python("bench.ray_data", args, log, timeout=timeout)
         done = [Outcome(**o) for o in json.loads(result.read_text())] if result.is_file() else []
-        reason = f"failed (Ray Data subprocess exited {rc} before this workload finished)"
+        reason = f"failed (Ray Data exited {rc} before this workload finished; see {log})"
         missing = [n for n in names if n not in {o.workload for o in done}]
         return done + [Outcome("ray_data", name, 0, error=reason) for name in missing]
     return [Outcome("ray_data", name, 0, error=reason) for name in names]

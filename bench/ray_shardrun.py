@@ -44,10 +44,11 @@ def run(name: str, data_root: Path, scale: float, processes: int, out: Path) -> 
         per_node = max(1, processes // NODES)
         before = namespace.ray_cluster(NODES, per_node)
         args = [str(data_root), str(scale), str(processes), str(out), name]
-        rc = namespace.run_python("bench.ray_shardrun", args, before=before)
+        log = out / f"{CONTENDER}.log"
+        rc = namespace.run_python("bench.ray_shardrun", args, log, before=before)
         if result.is_file():
             return Outcome(**json.loads(result.read_text()))
-        reason = f"failed (subprocess exited {rc} without results)"
+        reason = f"failed (exited {rc} without results; see {log})"
     return Outcome(CONTENDER, name, 0, error=reason)
 
 
