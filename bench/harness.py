@@ -67,11 +67,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def _environment(data: datagen.Data) -> None:
     """What every child needs: ``bench`` and ``shardrun`` importable, the models' paths."""
-    paths = [
-        str(ROOT),
-        str(ROOT / "src"),
-        *filter(None, os.environ.get("PYTHONPATH", "").split(":")),
-    ]
+    # An existing PYTHONPATH comes before this tree's src: to measure another checkout.
+    given = [p for p in os.environ.get("PYTHONPATH", "").split(":") if p]
+    paths = [str(ROOT), *given, str(ROOT / "src")]
     os.environ["PYTHONPATH"] = ":".join(dict.fromkeys(paths))
     os.environ[tasks.DIGITS_MODEL] = str(data.digits_model)
     os.environ[tasks.TABLE_MODEL] = str(data.table_model)
@@ -184,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report.contenders_table(outcomes))
     report.write_json(args.out / "latest.json", sizes, outcomes, engine, figures, NOTE)
     title = f"throughput, SCALE={sizes.scale:g}, P={sizes.processes} (loaded shared machine)"
-    drawn = report.draw_chart(args.out / "latest.png", outcomes, title)
+    drawn = report.draw_chart(args.out / "latest.png", outcomes, title, sizes.processes)
     print()
     print(
         f"wrote {args.out / 'latest.json'}"

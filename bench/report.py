@@ -96,9 +96,9 @@ def write_json(
     path.write_text(json.dumps(document, indent=2, default=str) + "\n")
 
 
-def draw_chart(path: Path, outcomes: list[Outcome], title: str) -> bool:
-    """``latest.png``: throughput per contender, one panel per workload; False without
-    matplotlib."""
+def draw_chart(path: Path, outcomes: list[Outcome], title: str, processes: int) -> bool:
+    """``latest.png``: throughput per contender, one panel per workload (log scale), with
+    the ideal (P x single-process throughput) as a dashed line; False without matplotlib."""
     try:
         import matplotlib
 
@@ -110,7 +110,7 @@ def draw_chart(path: Path, outcomes: list[Outcome], title: str) -> bool:
     figure, axes = plt.subplots(1, len(WORKLOADS), figsize=(4 * len(WORKLOADS), 4.2))
     for ax, workload in zip(axes, WORKLOADS, strict=True):
         names, values, labels = [], [], []
-        for contender in CONTENDERS:
+        for contender in CONTENDERS[1:]:
             o = by.get((contender, workload))
             if o is None:
                 continue
@@ -121,11 +121,19 @@ def draw_chart(path: Path, outcomes: list[Outcome], title: str) -> bool:
         for bar, label in zip(bars, labels, strict=True):
             ax.annotate(
                 label,
-                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                (bar.get_x() + bar.get_width() / 2, max(bar.get_height(), 1.0)),
                 ha="center",
                 va="bottom",
                 fontsize=7,
             )
+        raw = by.get(("raw", workload))
+        if raw is not None and raw.throughput:
+            ideal = processes * raw.throughput
+            ax.axhline(ideal, color="#c44e52", linestyle="--", linewidth=1)
+            ax.annotate(
+                f"P x 1 process: {ideal:,.0f}", (0, ideal), fontsize=7, va="bottom", color="#c44e52"
+            )
+        ax.set_yscale("log")
         ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=8)
         unit = "rows/s" if workload in ("parquet", "csv") else "files/s"
         ax.set_title(workload)

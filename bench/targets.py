@@ -133,7 +133,8 @@ def compute(
             )
         )
 
-    sched = engine.get("scheduler", {})
+    missing = {"error": "not measured"}
+    sched = engine.get("scheduler", missing)
     figures.append(
         Figure(
             "scheduler",
@@ -145,7 +146,7 @@ def compute(
             sched.get("error", ""),
         )
     )
-    plan = engine.get("planning", {})
+    plan = engine.get("planning", missing)
     files = plan.get("files", 0)
     figures.append(
         Figure(
@@ -169,7 +170,7 @@ def compute(
             plan.get("error", ""),
         )
     )
-    start = engine.get("startup", {})
+    start = engine.get("startup", missing)
     figures.append(
         Figure(
             "startup",
@@ -182,6 +183,12 @@ def compute(
         )
     )
     quoted = engine.get("quoted_csv", {})
+    if not quoted:
+        quoted_note = "not measured"
+    elif "error" in quoted:
+        quoted_note = quoted["error"]
+    else:
+        quoted_note = f"{quoted['mini_batches']} planned for {quoted['expected']:.1f} expected"
     figures.append(
         Figure(
             "quoted_csv",
@@ -189,8 +196,7 @@ def compute(
             quoted.get("ratio"),
             AT_LEAST,
             0.9,
-            note=quoted.get("error", "")
-            or f"{quoted.get('mini_batches')} planned for {quoted.get('expected', 0):.0f} expected",
+            note=quoted_note,
         )
     )
     value, note = o.ratio(("shardrun_ray2", "images"), ("shardrun", "images"), "throughput")
