@@ -188,5 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         f"wrote {args.out / 'latest.json'}"
         + (f" and {args.out / 'latest.png'}" if drawn else " (no chart: matplotlib not installed)")
     )
+    for log in work.glob("*.log"):  # the Ray subprocesses' output, kept for a post-mortem
+        shutil.move(log, args.out / log.name)
     shutil.rmtree(work, ignore_errors=True)
     return 0

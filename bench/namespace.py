@@ -21,6 +21,10 @@ PROLOGUE = """set -e
 ip link set lo up
 export RAY_USAGE_STATS_ENABLED=0 RAY_AUTH_MODE=disabled HOME={home}
 mkdir -p "$HOME" && echo "{{}}" > "$HOME/ray_bootstrap_config.yaml"
+# Ray's files (sessions, sockets, ray_current_cluster) in a folder of our own: /tmp is shared
+# with every other namespace, and ray.init() would join a cluster it finds there.
+export RAY_TMPDIR="$(mktemp -d /tmp/bench-ray-XXXXXX)"
+trap 'rm -rf "$RAY_TMPDIR"' EXIT
 """
 
 RAY_NODE = (

@@ -52,6 +52,15 @@ def plan_files(folder: str, ledger_path: str, size: str) -> dict[str, float]:
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak RSS: ``VmHWM``. Not ``ru_maxrss``, which after a fork and exec
+    keeps the high-water mark of the parent's copied address space (here the harness's)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 

@@ -44,7 +44,7 @@ def run_all(
         log = out / "ray_data.log"
         rc = namespace.run_python("bench.ray_data", args, log, timeout=timeout)
         done = [Outcome(**o) for o in json.loads(result.read_text())] if result.is_file() else []
-        reason = f"failed (Ray Data exited {rc} before this workload finished; see {log})"
+        reason = f"failed (Ray Data exited {rc} before this workload ended; see {log.name})"
         missing = [n for n in names if n not in {o.workload for o in done}]
         return done + [Outcome("ray_data", name, 0, error=reason) for name in missing]
     return [Outcome("ray_data", name, 0, error=reason) for name in names]
@@ -131,6 +131,7 @@ def main(argv: list[str]) -> int:
     # One logical CPU more than actors: else the P actors hold every CPU and the read tasks
     # of read_parquet/read_csv never run (the dataset hangs). The cores are the same.
     ray.init(
+        address="local",  # a new cluster, never one found on the machine
         num_cpus=sizes.processes + 1,
         object_store_memory=300_000_000,
         include_dashboard=False,

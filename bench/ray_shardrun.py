@@ -48,7 +48,7 @@ def run(name: str, data_root: Path, scale: float, processes: int, out: Path) -> 
         rc = namespace.run_python("bench.ray_shardrun", args, log, before=before)
         if result.is_file():
             return Outcome(**json.loads(result.read_text()))
-        reason = f"failed (exited {rc} without results; see {log})"
+        reason = f"failed (exited {rc} without results; see {log.name} beside latest.json)"
     return Outcome(CONTENDER, name, 0, error=reason)
 
 
