@@ -99,6 +99,7 @@ def shardrun_local(workload: Workload, processes: int, out: Path) -> Outcome:
     config = shardrun_config(workload, processes)
     inputs = shardrun_inputs(workload)
     workspace = out / "workspace"
+    wall_start = time.time()
     started = time.perf_counter()
     result = run_parallel(
         config,
@@ -109,8 +110,31 @@ def shardrun_local(workload: Workload, processes: int, out: Path) -> Outcome:
     )
     seconds = time.perf_counter() - started
     outcome = Outcome("shardrun", workload.name, workload.items, seconds)
-    outcome.extra["run_dir"] = str(result.run_dir)
+    outcome.extra["phases"] = phases(result.run_dir, wall_start, wall_start + seconds)
     if result.status != "Completed" or result.failed_items:
         outcome.error = f"run {result.status}, {result.failed_items} failed items: {result.reason}"
     outcome.output = str(result.output_file) if result.output_file else None
     return outcome
+
+
+def phases(run_dir: Path, start: float, end: float) -> dict[str, float]:
+    """Where a run's wall time went, from the ledger's attempt times (``time.time()``).
+
+    ``before_first_batch``: the call until the first attempt started (checks, planning,
+    worker start-up, ``init()``); ``processing``: first start to last end; ``after_last_batch``:
+    the last end until the call returned (output merge, reports, worker shutdown).
+    """
+    import sqlite3
+
+    try:
+        with sqlite3.connect(run_dir / "ledger.sqlite") as db:
+            first, last = db.execute("SELECT MIN(started), MAX(ended) FROM attempts").fetchone()
+    except sqlite3.Error:
+        return {}
+    if first is None or last is None:
+        return {}
+    return {
+        "before_first_batch": first - start,
+        "processing": last - first,
+        "after_last_batch": end - last,
+    }

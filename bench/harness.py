@@ -169,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True)
     names = {n for n in args.contenders.split(",") if n}
     chosen = [w for w in workloads.build(data, sizes) if w.name in args.workloads.split(",")]
+    # shardrun's driver modules are imported before any timing, as the Pool's are: a run's
+    # own import cost is in the startup figure (a fresh `shardrun run` process).
+    import shardrun.engine.runs  # noqa: F401
+
     outcomes = run_workloads(chosen, names, sizes, args.data, work)
     engine = run_engine({n for n in args.engine.split(",") if n}, data, sizes, work)
     figures = targets.compute(outcomes, engine, sizes.scale, sizes.processes)

@@ -147,11 +147,11 @@ def compute(
         )
     )
     plan = engine.get("planning", missing)
-    files = plan.get("files", 0)
+    files = f"{plan['files']:,} files" if "files" in plan else "files"
     figures.append(
         Figure(
             "planning_seconds",
-            f"planning {files:,} files: seconds",
+            f"planning {files}: seconds",
             plan.get("seconds"),
             AT_MOST,
             round(15 * scale, 3),
@@ -162,7 +162,7 @@ def compute(
     figures.append(
         Figure(
             "planning_rss",
-            f"planning {files:,} files: driver peak RSS",
+            f"planning {files}: driver peak RSS",
             plan.get("peak_rss_mb"),
             AT_MOST,
             300,
