@@ -8,9 +8,12 @@ and ``latest.png``.
 
 Modules: :mod:`bench.scale` (sizes), :mod:`bench.datagen` (inputs and models),
 :mod:`bench.tasks` (the reads and model calls every contender makes),
-:mod:`bench.checks` (correctness), :mod:`bench.contenders` (shardrun local, Pool, raw),
-:mod:`bench.dask_runner`, :mod:`bench.ray_data`, :mod:`bench.ray_shardrun` and
-:mod:`bench.namespace` (Ray inside a private network namespace), :mod:`bench.engine_figures`
-(planning, startup, scheduler, quoted CSV), :mod:`bench.targets` (PASS/MISS),
-:mod:`bench.report` (table, JSON, chart) and :mod:`bench.harness` (the order of it all).
+:mod:`bench.workloads` (what each contender is given), :mod:`bench.outcome` and
+:mod:`bench.checks` (results and their correctness), :mod:`bench.contenders` (raw, Pool,
+shardrun local), :mod:`bench.dask_runner`, :mod:`bench.ray_data`, :mod:`bench.ray_shardrun`
+and :mod:`bench.namespace` (Ray inside a private network namespace),
+:mod:`bench.engine_figures` and :mod:`bench.plan_probe` (scheduler, planning, startup, quoted
+CSV), :mod:`bench.targets` (PASS/MISS), :mod:`bench.report` (tables, JSON, chart),
+:mod:`bench.harness` (the order of it all) and :mod:`bench.profile_driver` (cProfile of
+shardrun's driver). Entry scripts for shardrun are in ``bench/scripts/``.
 """

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -163,8 +164,6 @@ def main(argv: list[str] | None = None) -> int:
     data = datagen.generate(args.data, sizes)
     _environment(data)
     work = args.out / "work"
-    import shutil
-
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     names = {n for n in args.contenders.split(",") if n}
