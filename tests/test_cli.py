@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -35,7 +36,9 @@ task:
 """
 
 
-def shardrun(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def shardrun(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "shardrun", *args],
         cwd=cwd,
@@ -43,6 +46,7 @@ def shardrun(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
         check=False,
+        env={**os.environ, **(env or {})},
     )
 
 

@@ -45,6 +45,9 @@ from shardrun.errors import NoResultToAppend, ShardrunError
 
 KILL_AT = "SHARDRUN_TEST_KILL_AT"
 MERGED = "merged"
+#: Space held for the end of the run: a full disk must still take its status and verdict.
+RESERVE = ".reserve"
+RESERVE_BYTES = 256 * 1024
 #: The temporary name :func:`~shardrun.engine.writer.atomic_write` gives a file.
 _TMP = re.compile(r"^\.(?P<name>.+)\.\d+\.tmp$")
 
@@ -70,6 +73,11 @@ class End:
     verdict: Verdict
     init_errors: list[ErrorInfo] = field(default_factory=list)
     output_file: Path | None = None
+
+
+def reserve(run_dir: Path) -> None:
+    """Hold :data:`RESERVE_BYTES` of disk in the run folder until :func:`complete` frees it."""
+    _best_effort((run_dir / RESERVE).write_bytes, bytes(RESERVE_BYTES))
 
 
 def destination(record: dict[str, Any], config: ParallelRunConfig) -> Path | None:
@@ -177,12 +185,24 @@ def complete(
     Returns:
         The final record (also written to ``run.json`` where the disk allows).
     """
+    _best_effort((run_dir / RESERVE).unlink, True)
     verdict = end.verdict
     target = destination(record, config)
     if verdict.status != "Completed" and target is not None:
         _best_effort(target.unlink, True)
     counts = _best_effort(_settle, ledger) or Counts(*([0] * 9))
     reason = reports.shorten(verdict.reason)
+    record.update(
+        status=verdict.status,
+        reason=reason,
+        ended=time.time(),
+        output_file=str(end.output_file) if end.output_file else None,
+        counts=counts.__dict__,
+    )
+    if verdict.status != "Completed":
+        # The status first, while the reserve is free; a completed run's comes last so that
+        # a driver killed before its reports are written is resumed and writes them.
+        _best_effort(write_record, run_dir, record)
     logs = run_dir / "logs"
     if ledger is not None:
         _best_effort(reports.write_processed_csv, ledger, logs)
@@ -193,13 +213,6 @@ def complete(
     _best_effort(reports.write_job_result, text, logs)
     _best_effort(reports.write_overview, logs, record["run_id"], verdict.status, counts, seconds)
     checkpoint("reports")
-    record.update(
-        status=verdict.status,
-        reason=reason,
-        ended=time.time(),
-        output_file=str(end.output_file) if end.output_file else None,
-        counts=counts.__dict__,
-    )
     _best_effort(write_record, run_dir, record)
     return record
 

@@ -284,6 +284,7 @@ def _execute(
     ledger: Ledger | None = None
     with using(resolve_workspace(record["workspace"])):
         try:
+            finish.reserve(run_dir)
             ledger = Ledger.open(run_dir / "ledger.sqlite")
             end = _drive(run_dir, record, config, named, ledger, show_progress, on_start, resuming)
         except KeyboardInterrupt:
