@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -132,7 +133,8 @@ def run_parallel(
     config = config.resolve()
     check_entry_script(config.entry_script_path)
     named = named_inputs(inputs)
-    ws = resolve_workspace(workspace)
+    with _storage("opening the workspace", "start the run again"):
+        ws = resolve_workspace(workspace)
     run_id = run_id or new_run_id(config)
     run_dir = ws.run_dir(run_id)
     if run_dir.exists():
@@ -159,7 +161,11 @@ def run_parallel(
         "workspace": str(ws.path),
         "backend": backend,
     }
-    with Interrupts() as stop, _storage(run_id, "creating"), output_lock(output_dir, run_id):
+    with (
+        Interrupts() as stop,
+        _storage(f"creating run {run_id!r}", "start the run again"),
+        output_lock(output_dir, run_id),
+    ):
         try:
             (run_dir / "logs").mkdir(parents=True)
             with driver_lock(run_dir):
@@ -206,7 +212,9 @@ def resume(
         RunNotFound: No such run in the workspace.
         ConfigError: Another process drives the run, or a live run writes its output folder.
     """
-    ws = resolve_workspace(workspace)
+    again = f"`shardrun resume {run_id}`"
+    with _storage("opening the workspace", again):
+        ws = resolve_workspace(workspace)
     run_dir = ws.run_dir(run_id)
     record = read_record(run_dir)
     if on_start is not None:
@@ -219,7 +227,7 @@ def resume(
         for item in record["inputs"]
     ]
     output_dir = Path(record["output_dir"])
-    with Interrupts() as stop, _storage(run_id, "resuming"), driver_lock(run_dir):
+    with Interrupts() as stop, _storage(f"resuming run {run_id!r}", again), driver_lock(run_dir):
         record = read_record(run_dir)  # the driver we waited for may have finished it
         if record["status"] == "Completed":
             return _result(run_dir, record)
@@ -240,19 +248,20 @@ def list_runs(workspace: Workspace | str | os.PathLike[str] | None = None) -> li
 
 
 @contextmanager
-def _storage(run_id: str, doing: str) -> Iterator[None]:
-    """A full disk (or a lost folder) before the run exists: one StorageError, no traceback."""
+def _storage(what: str, then: str) -> Iterator[None]:
+    """A full disk (or a lost folder) outside a run's drive: one StorageError, no traceback."""
     try:
         yield
     except STORAGE_ERRORS as e:
-        raise StorageError(f"{doing} run {run_id!r} failed: {_describe_storage(e, run_id)}") from e
+        raise StorageError(f"{what} failed: {_describe_storage(e, then)}") from e
 
 
-def _describe_storage(error: BaseException, run_id: str) -> str:
-    text = f"{type(error).__name__}: {error}"
+def _describe_storage(error: BaseException, then: str) -> str:
+    text = f"SQLite: {error}" if isinstance(error, sqlite3.Error) else str(error)
     full = getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
-    if full or "disk is full" in str(error):
-        text += f"; free some disk space, then `shardrun resume {run_id}`"
+    # SQLite says "disk I/O error" when it cannot grow its shared-memory file on a full disk.
+    if full or any(words in str(error) for words in ("disk is full", "disk I/O error")):
+        text += f"; free some disk space, then {then}"
     return text
 
 
@@ -290,7 +299,9 @@ def _execute(
         except KeyboardInterrupt:
             end = finish.End(Verdict("Canceled", interrupts.reason or "canceled"))
         except STORAGE_ERRORS as e:
-            end = finish.End(Verdict("Failed", _describe_storage(e, record["run_id"]), e))
+            end = finish.End(
+                Verdict("Failed", _describe_storage(e, f"`shardrun resume {record['run_id']}`"), e)
+            )
         except BaseException:
             if ledger is not None:
                 ledger.close()
