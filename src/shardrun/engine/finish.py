@@ -23,6 +23,7 @@ SIGTERM instead). ``tests/engine/test_finish.py`` kills a real driver at each st
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -30,6 +31,7 @@ import signal
 import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,7 @@ from shardrun.engine.messages import ErrorInfo, Part
 from shardrun.engine.record import write_record
 from shardrun.engine.scheduler import Verdict
 from shardrun.engine.writer import fsync_dir, merge
-from shardrun.errors import NoResultToAppend, ShardrunError
+from shardrun.errors import NoResultToAppend, ShardrunError, StorageError
 
 KILL_AT = "SHARDRUN_TEST_KILL_AT"
 MERGED = "merged"
@@ -235,3 +237,27 @@ def _best_effort(step: Any, *args: Any) -> Any:
         return step(*args)
     except STORAGE_ERRORS:
         return None
+
+
+@contextmanager
+def storage(what: str, then: str) -> Iterator[None]:
+    """A full disk (or a lost folder) outside a run's drive: one StorageError, no traceback.
+
+    Args:
+        what: What was being done, for the message (``"creating run 'x'"``).
+        then: What the user does once space is freed.
+    """
+    try:
+        yield
+    except STORAGE_ERRORS as e:
+        raise StorageError(f"{what} failed: {describe_storage(e, then)}") from e
+
+
+def describe_storage(error: BaseException, then: str) -> str:
+    """What went wrong, and what to do where a full disk is the likely cause."""
+    text = f"SQLite: {error}" if isinstance(error, sqlite3.Error) else str(error)
+    full = getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+    # SQLite says "disk I/O error" when it cannot grow its shared-memory file on a full disk.
+    if full or any(words in str(error) for words in ("disk is full", "disk I/O error")):
+        text += f"; free some disk space, then {then}"
+    return text

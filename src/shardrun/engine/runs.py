@@ -9,14 +9,11 @@ not run again.
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
-import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +43,7 @@ from shardrun.engine.record import (
 )
 from shardrun.engine.scheduler import Scheduler, Verdict
 from shardrun.engine.signals import Interrupts
-from shardrun.errors import ConfigError, RunNotFound, StorageError
+from shardrun.errors import ConfigError, RunNotFound
 from shardrun.worker.entry_script import check_entry_script
 from shardrun.workspace import compute
 from shardrun.workspace.environment import Environment
@@ -133,7 +130,7 @@ def run_parallel(
     config = config.resolve()
     check_entry_script(config.entry_script_path)
     named = named_inputs(inputs)
-    with _storage("opening the workspace", "start the run again"):
+    with finish.storage("opening the workspace", "start the run again"):
         ws = resolve_workspace(workspace)
     run_id = run_id or new_run_id(config)
     run_dir = ws.run_dir(run_id)
@@ -163,7 +160,7 @@ def run_parallel(
     }
     with (
         Interrupts() as stop,
-        _storage(f"creating run {run_id!r}", "start the run again"),
+        finish.storage(f"creating run {run_id!r}", "start the run again"),
         output_lock(output_dir, run_id),
     ):
         try:
@@ -213,7 +210,7 @@ def resume(
         ConfigError: Another process drives the run, or a live run writes its output folder.
     """
     again = f"`shardrun resume {run_id}`"
-    with _storage("opening the workspace", again):
+    with finish.storage("opening the workspace", again):
         ws = resolve_workspace(workspace)
     run_dir = ws.run_dir(run_id)
     record = read_record(run_dir)
@@ -227,7 +224,11 @@ def resume(
         for item in record["inputs"]
     ]
     output_dir = Path(record["output_dir"])
-    with Interrupts() as stop, _storage(f"resuming run {run_id!r}", again), driver_lock(run_dir):
+    with (
+        Interrupts() as stop,
+        finish.storage(f"resuming run {run_id!r}", again),
+        driver_lock(run_dir),
+    ):
         record = read_record(run_dir)  # the driver we waited for may have finished it
         if record["status"] == "Completed":
             return _result(run_dir, record)
@@ -245,24 +246,6 @@ def list_runs(workspace: Workspace | str | os.PathLike[str] | None = None) -> li
         except (RunNotFound, ValueError):
             continue
     return sorted(records, key=lambda r: -float(r.get("created", 0)))
-
-
-@contextmanager
-def _storage(what: str, then: str) -> Iterator[None]:
-    """A full disk (or a lost folder) outside a run's drive: one StorageError, no traceback."""
-    try:
-        yield
-    except STORAGE_ERRORS as e:
-        raise StorageError(f"{what} failed: {_describe_storage(e, then)}") from e
-
-
-def _describe_storage(error: BaseException, then: str) -> str:
-    text = f"SQLite: {error}" if isinstance(error, sqlite3.Error) else str(error)
-    full = getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
-    # SQLite says "disk I/O error" when it cannot grow its shared-memory file on a full disk.
-    if full or any(words in str(error) for words in ("disk is full", "disk I/O error")):
-        text += f"; free some disk space, then {then}"
-    return text
 
 
 def _plan(ledger: Ledger, config: ParallelRunConfig, named: list[DatasetConsumptionConfig]) -> None:
@@ -299,9 +282,8 @@ def _execute(
         except KeyboardInterrupt:
             end = finish.End(Verdict("Canceled", interrupts.reason or "canceled"))
         except STORAGE_ERRORS as e:
-            end = finish.End(
-                Verdict("Failed", _describe_storage(e, f"`shardrun resume {record['run_id']}`"), e)
-            )
+            again = f"`shardrun resume {record['run_id']}`"
+            end = finish.End(Verdict("Failed", finish.describe_storage(e, again), e))
         except BaseException:
             if ledger is not None:
                 ledger.close()
