@@ -46,6 +46,8 @@ def test_a_driver_killed_at_any_end_step_is_finished_by_resume(tmp_path: Path, s
     if step == "merging":
         # Killed inside the merge: its temporary file is there (issue 8, item 2).
         assert [p.name for p in leftovers(out)] != []
+    # What a driver killed while it rewrote run.json leaves behind.
+    (run_dir / ".run.json.99999.tmp").write_text("{")
     resumed = shardrun("resume", "k", "--workspace", "ws", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     lines = resumed.stdout.strip().splitlines()

@@ -14,7 +14,6 @@ import psutil
 import pytest
 
 from shardrun import resume
-from shardrun.engine.runs import inspect_run, list_runs
 from tests.conftest import SCRIPTS, write_inputs
 
 DRIVER = """
@@ -90,6 +89,8 @@ def attempts_of(run_dir: Path, index: int) -> int:
 
 @pytest.mark.slow
 def test_resume_after_driver_sigkill(tmp_path: Path) -> None:
+    from shardrun.engine.runs import inspect_run, list_runs
+
     count = 30
     driver, run_dir = start_driver(tmp_path, count)
     try:
@@ -125,6 +126,8 @@ def test_resume_after_driver_sigkill(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_ctrl_c_cancels_cleanly_and_resume_completes(tmp_path: Path) -> None:
+    from shardrun.engine.runs import inspect_run
+
     count = 30
     driver, run_dir = start_driver(tmp_path, count)
     try:

@@ -95,8 +95,11 @@ def merged_output(ledger: Ledger) -> Path | None:
     return Path(value) if value else None
 
 
-def clear_output(run_dir: Path, record: dict[str, Any], config: ParallelRunConfig) -> None:
-    """Remove what an earlier drive left half-done, and the append_row file this run replaces.
+def clear_output(
+    run_dir: Path, record: dict[str, Any], config: ParallelRunConfig, merged: bool = False
+) -> None:
+    """Remove what an earlier drive left half-done, and the append_row file this run replaces
+    (unless this run ``merged`` it already).
 
     Only called while this run holds its driver lock and its output folder's lock.
     """
@@ -104,7 +107,8 @@ def clear_output(run_dir: Path, record: dict[str, Any], config: ParallelRunConfi
     folders = [run_dir, run_dir / "logs", run_dir / "logs" / "sys" / "job_report"]
     if target is not None:
         folders.append(target.parent)
-        target.unlink(missing_ok=True)
+        if not merged:
+            target.unlink(missing_ok=True)
     for folder in folders:
         for leftover in _temporaries(folder, target):
             leftover.unlink(missing_ok=True)

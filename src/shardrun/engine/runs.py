@@ -315,6 +315,7 @@ def _drive(
     merged = finish.merged_output(ledger)
     if merged is not None:
         # An earlier driver was killed after the merge was recorded: nothing runs again.
+        finish.clear_output(run_dir, record, config, merged=True)
         if not merged.exists():
             reason = f"the merged output {merged} was removed after the run; start a new run"
             return finish.End(Verdict("Failed", reason))
