@@ -16,6 +16,11 @@ At the start of every drive (:func:`clear_output`), the temporary files of an ea
 attempt are removed, and so is the append_row file this run will write: a run that does not
 complete never looks as if it produced the file an earlier run left in the folder.
 
+A full disk must not leave a run ``Running``: :func:`reserve` holds a little space in the run
+folder from the start, :func:`complete` frees it first and then writes each piece of
+bookkeeping on its own (one failing does not stop the next), a failed run's status first.
+Errors of the machine (:data:`STORAGE_ERRORS`) become one-line reasons (:func:`storage`).
+
 Test hook: ``SHARDRUN_TEST_KILL_AT=<step>`` (``merging``, ``merge``, ``merged``, ``parts``,
 ``reports``) makes the driver SIGKILL itself right after that step (``<step>:TERM`` sends
 SIGTERM instead). ``tests/engine/test_finish.py`` kills a real driver at each step this way.
