@@ -1,8 +1,9 @@
 """The ``shardrun`` command: a thin client of the Python API.
 
-``shardrun run JOB.yaml`` prints the run id on its first line and the output path on its
-last; it exits 0 when the run Completed, 1 when it Failed, 130 when it was Canceled and 2
-for a usage or config error. ``shardrun resume RUN`` behaves the same.
+``shardrun run JOB.yaml`` prints the run id on its first line (once the run exists) and the
+output path on its last; it exits 0 when the run Completed, 1 when it Failed, 130 when it
+was Canceled and 2 for a usage or config error, or a run that could not be created (one line
+on stderr, no run folder). ``shardrun resume RUN`` behaves the same.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
-from shardrun.errors import ConfigError, EntryScriptError, RunNotFound
+from shardrun.errors import ConfigError, EntryScriptError, RunNotFound, StorageError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -74,7 +75,7 @@ def _user_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except (ConfigError, EntryScriptError, RunNotFound) as e:
+        except (ConfigError, EntryScriptError, RunNotFound, StorageError) as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
@@ -96,6 +97,10 @@ def _run_dir(run_id: str, workspace: Path | None) -> Path:
     from shardrun.workspace.workspace import resolve_workspace
 
     return resolve_workspace(workspace).run_dir(run_id)
+
+
+def _announce(run_id: str) -> None:
+    click.echo(run_id)
 
 
 def _finish(result: Any) -> NoReturn:
@@ -146,7 +151,6 @@ def run(
     with using(Workspace(workspace) if workspace is not None else current()) as ws:
         spec = load_job(job, overrides)
         run_id = run_id or new_run_id(spec.config, spec.name)
-        click.echo(run_id)
         # A v2 ``mltable`` input is tabular (an MLTable file, or CSV/Parquet/JSONL by
         # extension); ``uri_folder`` and ``uri_file`` inputs are files.
         if spec.input_type == "mltable":
@@ -163,6 +167,7 @@ def run(
         run_id=run_id,
         arguments=list(spec.arguments),
         show_progress=progress,
+        on_start=_announce,
     )
     _finish(result)
 
@@ -176,9 +181,8 @@ def resume(run_id: str, workspace: Path | None, progress: bool) -> None:
     """Continue RUN_ID: done mini-batches are not run again."""
     from shardrun.engine.runs import resume as resume_run
 
-    click.echo(run_id)
     _cancel_on_sigterm()
-    _finish(resume_run(run_id, workspace=workspace, show_progress=progress))
+    _finish(resume_run(run_id, workspace=workspace, show_progress=progress, on_start=_announce))
 
 
 @main.command()
@@ -211,11 +215,12 @@ def runs(workspace: Path | None) -> None:
 @workspace_option
 @_user_errors
 def show(run_id: str, workspace: Path | None) -> None:
-    """Show one run's record: status, config, counts, paths."""
-    from shardrun.engine.runs import read_record
+    """Show one run's record: status, config, counts, paths (a run whose driver is gone
+    reads NotResponding, with nothing running)."""
+    from shardrun.engine.runs import inspect_run
 
     run_dir = _run_dir(run_id, workspace)
-    record = read_record(run_dir)
+    record = inspect_run(run_dir)
     click.echo(json.dumps({**record, "run_dir": str(run_dir)}, indent=2))
 
 
