@@ -194,3 +194,22 @@ def logs(run_id: str, workspace: Path | None, errors: bool) -> None:
             click.echo(f"--- {path}")
             click.echo(path.read_text().rstrip())
     click.echo(f"--- worker logs: {run_dir / 'logs' / 'user'}")
+
+
+@main.command()
+def doctor() -> None:
+    """Say which implementation answers each azureml.* import: Azure's or shardrun's."""
+    import _shardrun_azureml as fallback
+
+    if fallback.active():
+        click.echo("azureml fallback: active (shardrun_azureml.pth); installed Azure packages win")
+    else:
+        click.echo(
+            "azureml fallback: not active in this Python (shardrun_azureml.pth missing; "
+            "reinstall shardrun); entry scripts in shardrun workers still get it"
+        )
+        fallback.install()
+    for name in fallback.MODULES:
+        provider, where = fallback.which(name)
+        label = {"shardrun": "shardrun", "azure": "Azure ML", "missing": "missing"}[provider]
+        click.echo(f"{name:42} {label:9} {where}")

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
 
+import _shardrun_azureml
 from shardrun.errors import ConfigError, EntryScriptError
 
 
@@ -150,5 +151,15 @@ class EntryScript:
 
 
 def shim_path() -> str:
-    """The folder of the ``azureml`` compatibility packages (appended to workers' sys.path)."""
+    """The folder of the ``azureml`` and ``azureml_user`` stand-ins."""
     return str(Path(__file__).parent / "shims")
+
+
+def install_shims() -> None:
+    """Make the stand-ins importable as a fallback: installed ``azureml.*`` packages win.
+
+    The ``azureml`` stand-in is a namespace portion found by a finder that Python asks last
+    (see ``_shardrun_azureml``), so it extends the installed ``azureml`` namespace (for
+    example ``azureml.dataprep``, which ``mltable`` needs) and never hides it.
+    """
+    _shardrun_azureml.install()
