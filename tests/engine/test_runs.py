@@ -400,3 +400,21 @@ def test_one_gpu_per_worker_while_gpus_last(
     assert result.status == "Completed"
     seen = {p.name: p.read_text() for p in (tmp_path / "out").iterdir()}
     assert seen == {"process000": "'7'", "process001": "'3'", "process002": "''"}
+
+
+@pytest.mark.parametrize(("error_threshold", "status"), [(-1, "Completed"), (100, "Failed")])
+def test_empty_returns_are_failed_mini_batches_only_when_items_count(
+    inputs: MakeInputs, tmp_path: Path, error_threshold: int, status: str
+) -> None:
+    """Azure's 1a: run() returns [] everywhere, error_threshold -1, mini_batch_error_threshold 5."""
+    result = start(
+        inputs(["skip"] * 6),
+        tmp_path,
+        output_action="summary_only",
+        error_threshold=error_threshold,
+        allowed_failed_count=5,
+    )
+    assert result.status == status, result.reason
+    assert result.failed_items == 6
+    if status == "Failed":
+        assert "6 failed mini-batches exceed allowed_failed_count=5" in result.reason
