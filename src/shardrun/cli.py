@@ -88,6 +88,11 @@ def main() -> None:
     help="Override a job key, e.g. --set mini_batch_size=20 --set retry_settings.timeout=30.",
 )
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.option(
+    "--strict-environment",
+    is_flag=True,
+    help="A package pinned at another version than installed is an error, not a warning.",
+)
 @_user_errors
 def run(
     job: Path,
@@ -95,12 +100,16 @@ def run(
     run_id: str | None,
     overrides: tuple[str, ...],
     progress: bool,
+    strict_environment: bool,
 ) -> None:
-    """Run the parallel job described by JOB (a YAML file)."""
+    """Run the job described by JOB: a parallel job, or a pipeline job (type: pipeline)."""
     from shardrun.config.jobspec import load_job
     from shardrun.data.datasets import Dataset
     from shardrun.engine.runs import new_run_id, run_parallel
+    from shardrun.pipelines.yaml_job import is_pipeline_file
 
+    if is_pipeline_file(job):
+        _run_pipeline_job(job, workspace, overrides, progress, strict_environment)
     spec = load_job(job, overrides)
     run_id = run_id or new_run_id(spec.config, spec.name)
     click.echo(run_id)
@@ -122,6 +131,29 @@ def run(
         show_progress=progress,
     )
     _finish(result)
+
+
+def _run_pipeline_job(
+    job: Path, workspace: Path | None, overrides: tuple[str, ...], progress: bool, strict: bool
+) -> NoReturn:
+    """Submit a ``type: pipeline`` job file and wait: run id first, outputs last."""
+    from shardrun.pipelines.yaml_job import load_pipeline_job
+    from shardrun.workspace.workspace import resolve_workspace
+
+    ws = resolve_workspace(workspace)
+    loaded = load_pipeline_job(job, ws, overrides, strict_environment=strict)
+    pipeline_run = loaded.submit()
+    click.echo(pipeline_run.id)
+    _cancel_on_sigterm()
+    try:
+        status = pipeline_run.wait_for_completion(show_output=progress, raise_on_error=False)
+    except KeyboardInterrupt:
+        pipeline_run.cancel()
+        status = "Canceled"
+    reason = pipeline_run.get_details().get("reason") or ""
+    click.echo(f"{status}: pipeline {pipeline_run.id} {reason}".rstrip())
+    click.echo(" ".join(loaded.outputs.values()) or str(ws.path))
+    sys.exit(EXIT_CODES.get(status, 1))
 
 
 @main.command()

@@ -13,8 +13,8 @@ installed one. ``check(strict=True)`` (or ``env.strict = True``, or ``shardrun r
 
 What is not checked, on purpose:
 
-* ``azureml-*`` packages (``azureml-defaults``, ``azureml-core``, …): shardrun stands in for
-  them inside the workers;
+* ``azureml-*`` packages (``azureml-defaults``, ``azureml-core``, …) and ``mltable``:
+  shardrun stands in for them (it reads ``MLTable`` files itself);
 * conda's ``python`` and ``pip`` (a different Python version is logged, not refused);
 * Docker, Spark and Python-interpreter settings (``env.docker.enabled``, ``base_image``,
   ``env.spark.precache_packages``, ``env.python.interpreter_path``, …): accepted and
@@ -45,7 +45,7 @@ DEFAULT_GPU_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-cuda11.8-cudnn8-ubun
 
 #: conda package names whose pip distribution is called otherwise
 _CONDA_TO_PIP = {"pytorch": "torch", "py-xgboost": "xgboost", "tensorflow-gpu": "tensorflow"}
-_NOT_CHECKED = {"python", "pip", "setuptools", "wheel"}
+_NOT_CHECKED = {"python", "pip", "setuptools", "wheel", "mltable"}
 _CONDA_SPEC = re.compile(r"^(?P<name>[A-Za-z0-9_.\-]+)\s*(?P<version>.*)$")
 
 
