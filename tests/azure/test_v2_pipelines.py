@@ -61,7 +61,8 @@ def test_2a_iris_batch_prediction(tmp_path: Path) -> None:
     (folder / "iris-model").mkdir()
     with open(folder / "iris-model" / "model.pkl", "wb") as handle:
         pickle.dump(model, handle)
-    features.assign(row_id=range(150)).to_csv(folder / "neural-iris-mltable" / "iris.csv", index=False)
+    table = folder / "neural-iris-mltable" / "iris.csv"
+    features.assign(row_id=range(150)).to_csv(table, index=False)
 
     done = shardrun("run", "pipeline.yml", "--workspace", str(tmp_path / "ws"), cwd=folder)
     assert done.returncode == 0, done.stdout + done.stderr
