@@ -43,7 +43,8 @@ from shardrun.errors import ConfigError
 from shardrun.pipelines import bindings
 from shardrun.pipelines.experiment import Experiment, PipelineRun
 from shardrun.pipelines.pipeline import Pipeline, PipelineStep
-from shardrun.pipelines.yaml_steps import StepBuilder, read_yaml
+from shardrun.pipelines.yaml_data import read_yaml
+from shardrun.pipelines.yaml_steps import StepBuilder
 from shardrun.workspace.workspace import Workspace
 
 __all__ = ["PipelineJob", "is_pipeline_file", "load_pipeline_job", "read_yaml"]
