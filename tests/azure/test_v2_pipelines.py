@@ -95,3 +95,46 @@ def test_3a_mnist_pipeline_with_a_prepare_data_command_step(tmp_path: Path) -> N
     predicted = np.array([int(line.split(": ")[1]) for line in lines])
     truth = np.array([digits.target[i] for i in indexes])
     assert (predicted == truth).mean() > 0.9
+
+
+def oj_sales(rows_per_partition: int = 60) -> pd.DataFrame:
+    """A small stand-in for OJ sales: 2 stores x 3 brands, weekly quantities."""
+    generator = np.random.default_rng(7)
+    frames = []
+    for store in (1001, 1002):
+        for brand in ("dominicks", "minute.maid", "tropicana"):
+            weeks = pd.date_range("1990-06-14", periods=rows_per_partition, freq="7D")
+            quantity = 10000 + 2000 * np.sin(np.arange(rows_per_partition) / 4)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "WeekStarting": weeks.strftime("%Y-%m-%d"),
+                        "Store": store,
+                        "Brand": brand,
+                        "Quantity": (quantity + generator.normal(0, 300, len(weeks))).round(),
+                        "Advert": generator.integers(0, 2, rows_per_partition),
+                        "Price": generator.uniform(1.5, 3.0, rows_per_partition).round(2),
+                        "Revenue": generator.uniform(10000, 30000, rows_per_partition).round(2),
+                    }
+                )
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_1a_partition_then_train_one_model_per_partition(tmp_path: Path) -> None:
+    folder = sample("1a_oj_sales_prediction", tmp_path)
+    oj_sales().to_csv(folder / "oj_sales_data" / "oj_sales_data.csv", index=False)
+
+    ws = tmp_path / "ws"
+    done = shardrun("run", "pipeline.yml", "--workspace", str(ws), cwd=folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    models = sorted(ws.rglob("my_model.pkl"))
+    found = sorted((m.parent.parent.name, m.parent.name) for m in models)
+    # One model per partition, under <model_folder>/<Store>/<Brand>/ (partition_key_value).
+    assert found == [
+        (str(s), b) for s in (1001, 1002) for b in ("dominicks", "minute.maid", "tropicana")
+    ]
+    assert all(m.parent.parent.parent.name == "parallel_train_model_folder" for m in models)
+    # Every run() returned one row for a whole partition: with error_threshold -1 that is
+    # not a failed mini-batch (6 partitions > mini_batch_error_threshold 5, yet Completed).
+    assert "6 of 6 mini-batches processed" in done.stdout
