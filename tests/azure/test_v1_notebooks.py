@@ -1,0 +1,87 @@
+"""Azure's four v1 parallel-run notebooks, as scripts that import only ``azureml.*`` names.
+
+Each script under ``notebooks/`` is its notebook's code cells in order, unchanged except
+for data locations (local files uploaded to the default datastore instead of Azure's public
+storage account) and ``Workspace.from_config()`` finding a local workspace. The scripts run
+in a fresh Python that has shardrun's ``.pth`` (as ``pip install shardrun`` leaves it) and
+no Azure package; each test checks the results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+HERE = Path(__file__).parent
+SRC = HERE.parents[1] / "src"
+pytest_plugins = ["tests.services"]
+
+
+@pytest.fixture(autouse=True)
+def _stop_drivers(pipeline_drivers: Path) -> None:
+    """Every pipeline driver a test here starts is stopped by PID at teardown."""
+
+
+def project(tmp_path: Path) -> Path:
+    """A notebook folder: config.json naming a local workspace, shardrun's .pth in a site."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    config = {"subscription_id": "0000", "resource_group": "rg", "workspace_name": "ws"}
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def run_notebook(name: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    site = folder.parent / "site"
+    site.mkdir(exist_ok=True)
+    shutil.copy(SRC / "shardrun_azureml.pth", site)
+    script = HERE / "notebooks" / name
+    code = (
+        f"import runpy, site; site.addsitedir({str(site)!r}); "
+        f"runpy.run_path({str(script)!r}, run_name='__main__')"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(SRC.parent)])}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_tabular_dataset_inference_iris(tmp_path: Path) -> None:
+    folder = project(tmp_path)
+    (folder / "Code").mkdir()
+    shutil.copy(HERE.parent / "scripts" / "azure_samples" / "iris_score.py", folder / "Code")
+    iris = load_iris(as_frame=True)
+    features = iris.data.set_axis(
+        ["sepal_length", "sepal_width", "petal_length", "petal_width"], axis=1
+    )
+    model = LogisticRegression(max_iter=1000).fit(features.to_numpy(), iris.target.to_numpy())
+    (folder / "iris_model.pkl").mkdir()
+    with open(folder / "iris_model.pkl" / "iris_model.pkl", "wb") as handle:
+        pickle.dump(model, handle)
+    (folder / "iris_data").mkdir()
+    features.to_csv(folder / "iris_data" / "iris.csv", index=False)
+
+    done = run_notebook("tabular_dataset_inference_iris.py", folder)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Azure region: local\nSubscription id: 0000\nResource group: rg" in done.stdout
+    assert "Prediction has  150  rows" in done.stdout
+    (result,) = (folder / "iris_results").rglob("iris_outputs.txt")
+    scored = pd.read_csv(result, sep=" ", header=None)
+    assert scored.iloc[:, :4].to_numpy().tolist() == features.to_numpy().tolist()
+    assert scored.iloc[:, 4].tolist() == model.predict(features.to_numpy()).tolist()
