@@ -85,3 +85,52 @@ def test_tabular_dataset_inference_iris(tmp_path: Path) -> None:
     scored = pd.read_csv(result, sep=" ", header=None)
     assert scored.iloc[:, :4].to_numpy().tolist() == features.to_numpy().tolist()
     assert scored.iloc[:, 4].tolist() == model.predict(features.to_numpy()).tolist()
+
+
+TOTAL_INCOME = '''
+def init():
+    print("Init")
+
+
+def run(mini_batch):
+    total = mini_batch["INCOME"].sum()
+    print(f"total_income = {total}")
+    mini_batch["total_income"] = total
+    return mini_batch
+'''
+
+OJ_COLUMNS = [
+    "WeekStarting", "Store", "Brand", "Quantity", "logQuantity", "Advert", "Price", "Age60",
+    "COLLEGE", "INCOME", "Hincome150", "Large HH", "Minorities", "WorkingWoman", "SSTRDIST",
+    "SSTRVOL", "CPDIST5", "CPWVOL5",
+]  # fmt: skip
+
+
+def oj_csv(path: Path) -> pd.DataFrame:
+    """dominicks_OJ.csv's columns, 3 stores x 3 brands x 8 weeks of made-up values."""
+    rows = []
+    for store in (2, 5, 8):
+        for brand in ("dominicks", "minute.maid", "tropicana"):
+            for week in range(8):
+                values = [f"1990-06-{14 + week:02d}", store, brand, 8000 + week, 9.0, 1, 2.5]
+                values += [0.2, 0.25, 10.5 + store, 3.5, 0.4, 0.1, 0.3, 2.1, 1.1, 1.9, 0.5]
+                rows.append(values)
+    frame = pd.DataFrame(rows, columns=OJ_COLUMNS)
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def test_tabular_dataset_partition_per_column(tmp_path: Path) -> None:
+    folder = project(tmp_path)
+    (folder / "Code").mkdir()
+    (folder / "Code" / "total_income.py").write_text(TOTAL_INCOME)
+    data = oj_csv(folder / "oj.csv")
+
+    done = run_notebook("tabular_dataset_partition_per_column.py", folder)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Prediction has  72  rows" in done.stdout
+    results = pd.read_pickle(folder / "results.pkl")
+    expected = data.groupby(["Store", "Brand"])["INCOME"].sum()
+    for (store, brand), group in results.groupby(["Store", "Brand"]):
+        assert len(group) == 8
+        assert group["total_income"].unique().tolist() == [pytest.approx(expected[store, brand])]

@@ -22,7 +22,9 @@ Where shardrun does better than Azure:
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from typing import Any, Literal, cast
 
 from shardrun.data.columns import stored_type, to_pandas
@@ -34,6 +36,7 @@ from shardrun.data.repartition import target_url, write_partitioned
 from shardrun.data.schemas import sample_types
 from shardrun.data.windows import Window
 from shardrun.errors import ConfigError
+from shardrun.workspace.workspace import using
 
 FORMATS = ("csv", "jsonl", "parquet")
 TableFormat = Literal["csv", "jsonl", "parquet"]
@@ -197,9 +200,11 @@ class TabularDataset(AbstractDataset):
           The dataset is returned with the keys declared; a run then checks that
           ``partition_keys`` are among them.
         * ``target`` given (Azure's behaviour): the records are read piece by piece and
-          written under ``target`` (a local folder or an fsspec URL; it must not hold
-          data yet) as Parquet files in Hive folders, one per key combination. The
-          returned dataset reads that copy; key columns keep their types.
+          written under a new sub-folder of ``target`` (a local folder, an fsspec URL, a
+          DataPath or ``(datastore, path)``) as Parquet files in Hive folders, one per key
+          combination. The returned dataset reads that copy; key columns keep their
+          types. With ``name`` and a datastore target, it is registered under ``name``
+          (a new version each call), as Azure does.
 
         Args:
             partition_keys: Column names (a list, or one name).
@@ -222,16 +227,21 @@ class TabularDataset(AbstractDataset):
                 raise ConfigError("partition_as_file_dataset=True needs a target to write to")
             self._check_path_keys(keys)
             return self._copy(partition_keys=keys, name=name or self.name)
-        url = target_url(target)
-        with self._resolving():
+        # As Azure: a fresh sub-folder per call, so that the same target can be used again.
+        url = f"{target_url(target).rstrip('/')}/{uuid.uuid4().hex}"
+        workspace = self._workspace or workspace_of(target)
+        with using(workspace) if workspace is not None else nullcontext():
             types = write_partitioned(self._tables(), url, keys, repr(self))
-        if partition_as_file_dataset:
-            dataset: AbstractDataset = FileDataset([url])
-        else:
-            dataset = TabularFactory.from_parquet_files(url, set_column_types=types)._copy(
-                partition_keys=keys
-            )
+            if partition_as_file_dataset:
+                dataset: AbstractDataset = FileDataset([url])
+            else:
+                dataset = TabularFactory.from_parquet_files(url, set_column_types=types)._copy(
+                    partition_keys=keys
+                )
+        dataset._workspace = workspace
         dataset.name = name
+        if name is not None and workspace is not None:
+            dataset = dataset.register(workspace, name, create_new_version=True)
         return dataset
 
     def _check_path_keys(self, keys: list[str]) -> None:
