@@ -87,7 +87,7 @@ def test_tabular_dataset_inference_iris(tmp_path: Path) -> None:
     assert scored.iloc[:, 4].tolist() == model.predict(features.to_numpy()).tolist()
 
 
-TOTAL_INCOME = '''
+TOTAL_INCOME = """
 def init():
     print("Init")
 
@@ -97,7 +97,7 @@ def run(mini_batch):
     print(f"total_income = {total}")
     mini_batch["total_income"] = total
     return mini_batch
-'''
+"""
 
 OJ_COLUMNS = [
     "WeekStarting", "Store", "Brand", "Quantity", "logQuantity", "Advert", "Price", "Age60",
