@@ -134,3 +134,48 @@ def test_tabular_dataset_partition_per_column(tmp_path: Path) -> None:
     for (store, brand), group in results.groupby(["Store", "Brand"]):
         assert len(group) == 8
         assert group["total_income"].unique().tolist() == [pytest.approx(expected[store, brand])]
+
+
+TOTAL_FILE_SIZE = """
+import os
+
+
+def init():
+    print("Init")
+
+
+def run(mini_batch, mini_batch_context):
+    print(f"partition_key_value = {mini_batch_context.partition_key_value}")
+    print(f"dataset = {mini_batch_context.dataset}")
+    sizes = [os.path.getsize(path) for path in mini_batch]
+    total = sum(sizes)
+    keys = mini_batch_context.partition_key_value
+    rows = []
+    for path, size in zip(mini_batch, sizes):
+        fields = (os.path.basename(path), size, size / total, keys["user"], keys["genres"], total)
+        rows.append(",".join(str(x) for x in fields))
+    return rows
+"""
+
+
+def test_file_dataset_partition_per_folder(tmp_path: Path) -> None:
+    folder = project(tmp_path)
+    (folder / "Code").mkdir()
+    (folder / "Code" / "total_file_size.py").write_text(TOTAL_FILE_SIZE)
+    sizes = {"disco": 300, "orchestra": 500, "piano": 700, "spirituality": 1100}
+    for genre, size in sizes.items():
+        (folder / "test_files" / genre).mkdir(parents=True)
+        (folder / "test_files" / genre / f"{genre}.wav").write_bytes(b"\0" * size)
+
+    done = run_notebook("file_dataset_partition_per_folder.py", folder)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Prediction has 6 rows" in done.stdout
+    results = pd.read_pickle(folder / "results.pkl")
+    # partition_keys=['user', 'genres']: user4's two piano files (spring, fall) are one
+    # mini-batch, so each is half of its partition's size.
+    rows = {(r.user, r.genres): r for r in results.itertuples()}
+    assert len(rows) == 5
+    assert sorted(results["File Size"]) == sorted([300, 500, 700, 1100, 700, 700])
+    user4 = results[results["user"] == "user4"]
+    assert user4["Total File Size of Partition"].tolist() == [1400, 1400]
+    assert user4["Ratio of Size in Partition"].tolist() == [0.5, 0.5]

@@ -57,3 +57,76 @@ def test_partition_by_into_a_datastore_registers_and_can_run_twice(tmp_path: Pat
         assert registered.version == version
         assert registered.to_spec() == partitioned.to_spec()
         assert len(partitioned.to_pandas_dataframe()) == 3
+
+
+def wav_tree(root: Path) -> Path:
+    for user, season, genre in [
+        ("user1", "winter", "disco"),
+        ("user1", "fall", "orchestra"),
+        ("user4", "spring", "piano"),
+        ("user4", "fall", "piano"),
+    ]:
+        (root / user / season).mkdir(parents=True, exist_ok=True)
+        (root / user / season / f"{genre}.wav").write_bytes(b"\0" * 10)
+    return root
+
+
+def test_partition_keys_are_lists_and_their_values_can_be_listed(tmp_path: Path) -> None:
+    from shardrun import Dataset
+
+    root = wav_tree(tmp_path / "dataset_partition_test")
+    files = Dataset.File.from_files(
+        path=str(root / "*/*/*.wav"),
+        partition_format="dataset_partition_test/{user}/{season}/{genres}.wav",
+    )
+    assert files.partition_keys == ["user", "season", "genres"]
+    assert files.get_partition_key_values(["user", "genres"]) == [  # in file order
+        {"user": "user1", "genres": "orchestra"},
+        {"user": "user1", "genres": "disco"},
+        {"user": "user4", "genres": "piano"},
+    ]
+    assert Dataset.File.from_files(str(root)).partition_keys == []
+
+
+ENTRY = """
+def run(mini_batch, mini_batch_context):
+    dataset = mini_batch_context.dataset
+    names = sorted(p.rsplit("/", 1)[-1] for p in dataset.to_path())
+    kind = type(dataset).__name__
+    return [f"{kind} {dataset.name} {len(mini_batch)} {names}" for _ in mini_batch]
+"""
+
+
+def test_mini_batch_context_dataset_is_the_filtered_dataset(tmp_path: Path) -> None:
+    from shardrun import Dataset, ParallelRunConfig, run_parallel
+
+    root = wav_tree(tmp_path / "dataset_partition_test")
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "score.py").write_text(ENTRY)
+    files = Dataset.File.from_files(
+        path=str(root / "*/*/*.wav"),
+        partition_format="dataset_partition_test/{user}/{season}/{genres}.wav",
+    )
+    config = ParallelRunConfig(
+        entry_script="score.py",
+        source_directory=str(tmp_path / "code"),
+        partition_keys=["user", "genres"],
+        error_threshold=0,
+        output_action="append_row",
+        process_count_per_node=1,
+    )
+    result = run_parallel(
+        config,
+        files.as_named_input("wavs"),
+        tmp_path / "out",
+        workspace=tmp_path / "ws",
+        show_progress=False,
+    )
+    assert result.status == "Completed", result.reason
+    assert result.output_file is not None
+    assert result.output_file.read_text().splitlines() == [
+        "FileDataset wavs 1 ['orchestra.wav']",
+        "FileDataset wavs 1 ['disco.wav']",
+        "FileDataset wavs 2 ['piano.wav', 'piano.wav']",
+        "FileDataset wavs 2 ['piano.wav', 'piano.wav']",
+    ]

@@ -576,7 +576,7 @@ def test_partition_by_declares_path_keys_or_writes_a_copy(tmp_path: Path) -> Non
     hive = Dataset.Tabular.from_delimited_files(str(tmp_path / "hive"))
     declared = hive.partition_by(["store"])
     assert isinstance(declared, TabularDataset)
-    assert declared.partition_keys == ("store",)
+    assert declared.partition_keys == ["store"]
     with pytest.raises(ConfigError, match="subset of the partition keys"):
         list(plan_input(declared, config(partition_keys=["brand"]), "input"))
 
@@ -587,7 +587,7 @@ def test_partition_by_declares_path_keys_or_writes_a_copy(tmp_path: Path) -> Non
         flat.partition_by(["store"])
     copy = flat.partition_by(["store", "brand"], target=str(tmp_path / "copy"), name="sales")
     assert isinstance(copy, TabularDataset)
-    assert (copy.format, copy.name, copy.partition_keys) == ("parquet", "sales", ("store", "brand"))
+    assert (copy.format, copy.name, copy.partition_keys) == ("parquet", "sales", ["store", "brand"])
     (folder,) = (tmp_path / "copy").iterdir()  # a fresh sub-folder per call, as in Azure
     assert (folder / "store=0" / "brand=b0").is_dir()
     frame = copy.to_pandas_dataframe().sort_values("sales")

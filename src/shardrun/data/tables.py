@@ -104,11 +104,16 @@ class TabularDataset(AbstractDataset):
         self.column_types = {str(k): str(v) for k, v in (column_types or {}).items()}
         self.include_path = bool(include_path)
         self.partition_format = partition_format
-        self.partition_keys = tuple(partition_keys)
+        self._partition_keys = tuple(partition_keys)
         self.name = name
 
     def __repr__(self) -> str:
         return f"TabularDataset(format={self.format!r}, paths={list(self.paths)!r})"
+
+    @property
+    def partition_keys(self) -> list[str]:
+        """Keys declared by :meth:`partition_by`, else those of ``partition_format`` (a list)."""
+        return list(self._partition_keys) or super().partition_keys
 
     # -- what a run needs ----------------------------------------------------------------
 
@@ -135,7 +140,7 @@ class TabularDataset(AbstractDataset):
             "column_types": dict(self.column_types),
             "include_path": self.include_path,
             "partition_format": self.partition_format,
-            "partition_keys": list(self.partition_keys),
+            "partition_keys": list(self._partition_keys),
             **self.window.to_spec(),
         }
 

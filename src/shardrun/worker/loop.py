@@ -162,7 +162,12 @@ class Worker:
         try:
             with readers.materialise(batch, self.spec, self.name) as (payload, total):
                 context = entry_script.MiniBatchContext(
-                    batch.index, task.attempt, dict(batch.partition_key_value), batch.input_name
+                    batch.index,
+                    task.attempt,
+                    dict(batch.partition_key_value),
+                    batch.input_name,
+                    batch.files,
+                    batch.kind,
                 )
                 on_started(time.time())
                 run_started = time.monotonic()
