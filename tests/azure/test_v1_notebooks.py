@@ -179,3 +179,60 @@ def test_file_dataset_partition_per_folder(tmp_path: Path) -> None:
     user4 = results[results["user"] == "user4"]
     assert user4["Total File Size of Partition"].tolist() == [1400, 1400]
     assert user4["Ratio of Size in Partition"].tolist() == [0.5, 0.5]
+
+
+DIGIT_IDENTIFICATION = """
+import os
+import pickle
+
+import numpy as np
+from azureml.core.model import Model
+from PIL import Image
+
+
+def init():
+    global g_model
+    model_path = Model.get_model_path("mnist-prs")
+    with open(os.path.join(model_path, "digits.pkl"), "rb") as handle:
+        g_model = pickle.load(handle)
+
+
+def run(mini_batch):
+    result_list = []
+    for image in mini_batch:
+        pixels = np.asarray(Image.open(image), dtype=np.float64) * 16 / 255
+        label = g_model.predict(pixels.reshape(1, -1))[0]
+        result_list.append(f"{os.path.basename(image)}: {label}")
+    return result_list
+"""
+
+
+def test_file_dataset_image_inference_mnist(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    folder = project(tmp_path)
+    (folder / "Code").mkdir()
+    (folder / "Code" / "digit_identification.py").write_text(DIGIT_IDENTIFICATION)
+    digits = load_digits()
+    model = LogisticRegression(max_iter=5000).fit(digits.data, digits.target)
+    (folder / "models").mkdir()
+    with open(folder / "models" / "digits.pkl", "wb") as handle:
+        pickle.dump(model, handle)
+    (folder / "mnist").mkdir()
+    labels = {}
+    for number in range(24):
+        pixels = (digits.images[number * 7] * 255 / 16).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / "mnist" / f"{number}.png")
+        labels[f"{number}.png"] = int(digits.target[number * 7])
+
+    done = run_notebook("file_dataset_image_inference_mnist.py", folder)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Prediction has  24  rows" in done.stdout
+    assert "second run: Completed" in done.stdout
+    results = pd.read_pickle(folder / "results.pkl")
+    assert sorted(results["Filename"]) == sorted(labels)
+    pairs = zip(results.Filename, results.Prediction, strict=True)
+    right = sum(labels[name] == label for name, label in pairs)
+    assert right >= 22
