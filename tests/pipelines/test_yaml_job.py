@@ -173,3 +173,29 @@ def test_keys_without_local_meaning_are_accepted_with_an_info_line(
     for key in ("identity", "services", "queue_settings", "compute", "default_compute"):
         assert key in messages
     assert loaded.pipeline.order[0].allow_reuse is False
+
+
+def test_strict_environment_makes_another_version_an_error(tmp_path: Path, ws: Workspace) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "conda.yml").write_text("dependencies:\n  - pip:\n      - pytest<1\n")
+    job = parallel(
+        task={
+            "code": str(SCRIPTS),
+            "entry_script": "behave.py",
+            "environment": {"image": "mcr.microsoft.com/x", "conda_file": "./conda.yml"},
+        }
+    )
+    path = write(tmp_path, {"type": "pipeline", "jobs": {"score": job}})
+    loaded = load_pipeline_job(path, ws)  # a warning only
+    env = loaded.pipeline.order[0].parallel_run_config.environment
+    assert env.docker.base_image == "mcr.microsoft.com/x"
+    command = [sys.executable, "-m", "shardrun", "run", str(path), "--workspace", str(ws.path)]
+    done = subprocess.run(
+        [*command, "--strict-environment"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert "pytest<1 (installed: " in line
+    assert line.startswith(f"error: {path}: ")
