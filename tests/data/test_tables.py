@@ -616,9 +616,9 @@ def test_mltable_file_and_extensions(tmp_path: Path) -> None:
     guessed = TabularFactory.from_mltable(str(tmp_path / "data"))
     assert (guessed.format, guessed.separator) == ("csv", "\t")
     (tmp_path / "MLTable").write_text(
-        "paths:\n  - file: ./data/a.tsv\ntransformations:\n  - take: 5\n"
+        "paths:\n  - file: ./data/a.tsv\ntransformations:\n  - filter: x > 1\n"
     )
-    with pytest.raises(ConfigError, match="'take' is not supported"):
+    with pytest.raises(ConfigError, match="'filter' is not supported"):
         load_mltable(str(tmp_path))
     (tmp_path / "data" / "b.bin").write_text("?")
     with pytest.raises(ConfigError, match="cannot be told"):

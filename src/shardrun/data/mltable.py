@@ -5,9 +5,11 @@ Two spellings are understood:
 * a folder (or the file itself) with an ``MLTable`` file, Azure ML's YAML description of
   tabular data: ``paths`` (``file``, ``folder`` or ``pattern``, relative to the folder)
   and ``transformations``: one of ``read_delimited``, ``read_parquet``,
-  ``read_json_lines``, plus optionally ``extract_columns_from_partition_format`` and
-  ``convert_column_types``. Other transformations (``take``, ``filter``, …) raise a
-  :class:`~shardrun.errors.ConfigError` rather than being ignored.
+  ``read_json_lines``, plus optionally ``extract_columns_from_partition_format``,
+  ``convert_column_types``, ``take`` and ``skip``. Other transformations (``filter``,
+  ``drop_columns``, …) raise a :class:`~shardrun.errors.ConfigError` naming them rather
+  than being ignored. Without a read step (what Azure's ``dump_mltable.py`` writes:
+  ``paths`` of ``file:``/``folder:`` entries only) the input is files: a FileDataset.
 * data files, folders or globs without an ``MLTable`` file: the format comes from the file
   extension (``.csv``, ``.tsv``, ``.psv``, ``.txt``, ``.parquet``, ``.pq``, ``.jsonl``,
   ``.ndjson``, ``.json``), of the path or of the first file of a folder.
@@ -22,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from shardrun.data.datasets import _normalise_paths
+from shardrun.data.datasets import FileDataset, _normalise_paths
 from shardrun.data.tables import TabularDataset, TabularFactory
 from shardrun.errors import ConfigError
 from shardrun.workspace.datastores import filesystem, is_url
@@ -54,7 +56,7 @@ _READERS = {
 }
 
 
-def load(path: Any) -> TabularDataset:
+def load(path: Any) -> TabularDataset | FileDataset:
     """The tabular dataset an ``mltable`` input names (see the module docstring).
 
     Raises:
@@ -88,7 +90,7 @@ def _read_text(path: str) -> str:
         return handle.read()
 
 
-def _from_file(path: str) -> TabularDataset:
+def _from_file(path: str) -> TabularDataset | FileDataset:
     try:
         spec = yaml.safe_load(_read_text(path))
     except (OSError, UnicodeError, yaml.YAMLError) as e:
@@ -102,6 +104,7 @@ def _from_file(path: str) -> TabularDataset:
     reader: str | None = None
     options: dict[str, Any] = {}
     extra: dict[str, Any] = {}
+    windows: list[tuple[str, Any]] = []
     for step in spec.get("transformations") or []:
         name, settings = _step(step, path)
         if name in _READERS:
@@ -123,17 +126,25 @@ def _from_file(path: str) -> TabularDataset:
             extra["partition_format"] = fmt
         elif name == "convert_column_types":
             extra["set_column_types"] = _column_types(settings, path)
+        elif name in ("take", "skip"):
+            windows.append((name, settings))
         else:
             raise ConfigError(
                 f"MLTable file {path}: transformation {name!r} is not supported; supported: "
                 f"{sorted(_READERS)}, extract_columns_from_partition_format, "
-                "convert_column_types"
+                "convert_column_types, take, skip"
             )
     if reader is None:
-        raise ConfigError(
-            f"MLTable file {path} has no read_delimited, read_parquet or read_json_lines step"
-        )
-    return _build(reader, data, options, extra, path)
+        if extra or windows:
+            raise ConfigError(
+                f"MLTable file {path} transforms its data but has no read_delimited, "
+                "read_parquet or read_json_lines step"
+            )
+        return FileDataset(data)
+    table = _build(reader, data, options, extra, path)
+    for name, count in windows:
+        table = table.take(count) if name == "take" else table.skip(count)
+    return table
 
 
 def _build(

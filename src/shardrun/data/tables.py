@@ -438,8 +438,10 @@ class TabularFactory:
         )
 
     @staticmethod
-    def from_mltable(path: PathArg) -> TabularDataset:
+    def from_mltable(path: PathArg) -> TabularDataset | FileDataset:
         """A v2 ``mltable`` input: a folder with an ``MLTable`` file, or data files.
+
+        An MLTable file without a read step lists files: the result is a FileDataset.
 
         See :func:`shardrun.data.mltable.load` for what is understood.
         """
