@@ -130,3 +130,31 @@ def test_mini_batch_context_dataset_is_the_filtered_dataset(tmp_path: Path) -> N
         "FileDataset wavs 2 ['piano.wav', 'piano.wav']",
         "FileDataset wavs 2 ['piano.wav', 'piano.wav']",
     ]
+
+
+DATES_ENTRY = """
+def run(mini_batch):
+    weeks = mini_batch["WeekStarting"]
+    return [f"{weeks.dtype.kind} {d:%Y-%m-%d}" for d in weeks]
+"""
+
+
+def test_date_columns_are_datetimes_as_in_azure(tmp_path: Path) -> None:
+    from shardrun import Dataset, ParallelRunConfig, run_parallel
+
+    (tmp_path / "a.csv").write_text("WeekStarting,Quantity\n1990-06-14,1\n1990-06-21,2\n")
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "score.py").write_text(DATES_ENTRY)
+    dataset = Dataset.Tabular.from_delimited_files(str(tmp_path / "a.csv"))
+    assert str(dataset.to_pandas_dataframe()["WeekStarting"].dtype).startswith("datetime64")
+    config = ParallelRunConfig(
+        entry_script="score.py",
+        source_directory=str(tmp_path / "code"),
+        error_threshold=0,
+        output_action="append_row",
+        process_count_per_node=1,
+    )
+    result = run_parallel(config, dataset, tmp_path / "out", workspace=tmp_path / "ws")
+    assert result.status == "Completed", result.reason
+    assert result.output_file is not None
+    assert result.output_file.read_text().splitlines() == ["M 1990-06-14", "M 1990-06-21"]
