@@ -158,3 +158,35 @@ def test_date_columns_are_datetimes_as_in_azure(tmp_path: Path) -> None:
     assert result.status == "Completed", result.reason
     assert result.output_file is not None
     assert result.output_file.read_text().splitlines() == ["M 1990-06-14", "M 1990-06-21"]
+
+
+def test_an_unreachable_blob_account_fails_fast_in_one_line(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import pytest
+
+    from shardrun import Datastore
+    from shardrun.errors import ConfigError
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ws = Workspace.create(tmp_path / "ws")
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as caught:
+        Datastore.register_azure_blob_container(
+            ws,
+            datastore_name="iris_datastore_data",
+            container_name="sampledata",
+            account_name="pipelinedata",
+            account_key="a2V5",
+            endpoint=f"http://127.0.0.1:{port}/pipelinedata",
+            overwrite=True,
+        )
+    assert time.monotonic() - started < 10
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"127.0.0.1:{port} does not answer" in message
+    assert "iris_datastore_data" in message
+    assert "iris_datastore_data" not in ws.datastores
