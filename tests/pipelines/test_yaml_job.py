@@ -199,3 +199,28 @@ def test_strict_environment_makes_another_version_an_error(tmp_path: Path, ws: W
     [line] = done.stderr.splitlines()
     assert "pytest<1 (installed: " in line
     assert line.startswith(f"error: {path}: ")
+
+
+def test_parent_inputs_and_outputs_bind_data(tmp_path: Path, ws: Workspace) -> None:
+    job = parallel(
+        inputs={"data": "${{parent.inputs.images}}"},
+        outputs={"scores": "${{parent.outputs.results}}"},
+        task={
+            "code": str(SCRIPTS),
+            "entry_script": "behave.py",
+            "append_row_to": "${{outputs.scores}}",
+        },
+    )
+    loaded = load(
+        tmp_path,
+        ws,
+        {"score": job},
+        inputs={"images": {"type": "uri_folder", "path": "./data"}},
+        outputs={"results": {"type": "uri_file", "path": "./out/${{name}}.txt"}},
+        name="daily",
+    )
+    (step,) = loaded.pipeline.order
+    assert isinstance(step, ParallelRunStep)
+    assert step.inputs[0].dataset.paths == (str(tmp_path / "data"),)
+    assert step.output == str(tmp_path / "out")
+    assert step.parallel_run_config.append_row_file_name == "daily.txt"
