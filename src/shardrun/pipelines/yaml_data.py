@@ -44,10 +44,6 @@ class Value:
     obj: Any
     kind: str
 
-    @property
-    def is_data(self) -> bool:
-        return self.kind != "literal"
-
 
 class DataResolver:
     """Resolves the inputs, outputs and environments of a pipeline's jobs.
