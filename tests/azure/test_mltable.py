@@ -39,7 +39,39 @@ def test_take_and_skip(tmp_path: Path) -> None:
     assert dataset.to_pandas_dataframe()["x"].tolist() == [2, 3, 4]
 
 
-def test_an_unsupported_transformation_is_named_in_one_line(tmp_path: Path) -> None:
+def test_keep_and_drop_columns(tmp_path: Path) -> None:
     folder = table(tmp_path, "  - read_delimited: {delimiter: ','}\n  - drop_columns: [y]\n")
-    with pytest.raises(ConfigError, match="transformation 'drop_columns' is not supported"):
+    dataset = Dataset.Tabular.from_mltable(str(folder))
+    assert isinstance(dataset, TabularDataset)
+    assert list(dataset.to_pandas_dataframe().columns) == ["x"]
+    assert list(dataset.keep_columns(["y"]).to_pandas_dataframe().columns) == ["y"]
+    kept = Dataset.Tabular.from_delimited_files(str(tmp_path / "data")).keep_columns("y")
+    assert kept.to_pandas_dataframe()["y"].tolist()[:3] == [0, 2, 4]
+
+
+def test_an_unsupported_transformation_is_named_in_one_line(tmp_path: Path) -> None:
+    folder = table(tmp_path, "  - read_delimited: {delimiter: ','}\n  - filter: x > 1\n")
+    with pytest.raises(ConfigError, match="transformation 'filter' is not supported"):
         Dataset.Tabular.from_mltable(str(folder))
+
+
+def test_a_run_reads_only_the_kept_columns(tmp_path: Path) -> None:
+    from shardrun import ParallelRunConfig, run_parallel
+
+    folder = table(tmp_path, "  - read_delimited: {delimiter: ','}\n  - drop_columns: x\n")
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "score.py").write_text(
+        "def run(batch):\n    return [','.join(batch.columns)] * len(batch)\n"
+    )
+    config = ParallelRunConfig(
+        entry_script="score.py",
+        source_directory=str(tmp_path / "code"),
+        error_threshold=0,
+        output_action="append_row",
+        process_count_per_node=1,
+    )
+    dataset = Dataset.Tabular.from_mltable(str(folder))
+    result = run_parallel(config, dataset, tmp_path / "out", workspace=tmp_path / "ws")
+    assert result.status == "Completed", result.reason
+    assert result.output_file is not None
+    assert result.output_file.read_text().splitlines() == ["y"] * 10

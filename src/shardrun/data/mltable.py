@@ -6,10 +6,11 @@ Two spellings are understood:
   tabular data: ``paths`` (``file``, ``folder`` or ``pattern``, relative to the folder)
   and ``transformations``: one of ``read_delimited``, ``read_parquet``,
   ``read_json_lines``, plus optionally ``extract_columns_from_partition_format``,
-  ``convert_column_types``, ``take`` and ``skip``. Other transformations (``filter``,
-  ``drop_columns``, …) raise a :class:`~shardrun.errors.ConfigError` naming them rather
-  than being ignored. Without a read step (what Azure's ``dump_mltable.py`` writes:
-  ``paths`` of ``file:``/``folder:`` entries only) the input is files: a FileDataset.
+  ``convert_column_types``, ``take``, ``skip``, ``keep_columns`` and ``drop_columns``.
+  Other transformations (``filter``, …) raise a :class:`~shardrun.errors.ConfigError`
+  naming them rather than being ignored. Without a read step (what Azure's
+  ``dump_mltable.py`` writes: ``paths`` of ``file:``/``folder:`` entries only) the input
+  is files: a FileDataset.
 * data files, folders or globs without an ``MLTable`` file: the format comes from the file
   extension (``.csv``, ``.tsv``, ``.psv``, ``.txt``, ``.parquet``, ``.pq``, ``.jsonl``,
   ``.ndjson``, ``.json``), of the path or of the first file of a folder.
@@ -126,13 +127,13 @@ def _from_file(path: str) -> TabularDataset | FileDataset:
             extra["partition_format"] = fmt
         elif name == "convert_column_types":
             extra["set_column_types"] = _column_types(settings, path)
-        elif name in ("take", "skip"):
+        elif name in ("take", "skip", "keep_columns", "drop_columns"):
             windows.append((name, settings))
         else:
             raise ConfigError(
                 f"MLTable file {path}: transformation {name!r} is not supported; supported: "
                 f"{sorted(_READERS)}, extract_columns_from_partition_format, "
-                "convert_column_types, take, skip"
+                "convert_column_types, take, skip, keep_columns, drop_columns"
             )
     if reader is None:
         if extra or windows:
@@ -142,8 +143,8 @@ def _from_file(path: str) -> TabularDataset | FileDataset:
             )
         return FileDataset(data)
     table = _build(reader, data, options, extra, path)
-    for name, count in windows:
-        table = table.take(count) if name == "take" else table.skip(count)
+    for name, value in windows:
+        table = getattr(table, name)(value)  # take, skip, keep_columns, drop_columns
     return table
 
 

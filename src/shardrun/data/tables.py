@@ -81,6 +81,8 @@ class TabularDataset(AbstractDataset):
         partition_format: str | None = None,
         partition_keys: Sequence[str] = (),
         name: str | None = None,
+        kept_columns: Sequence[str] | None = None,
+        dropped_columns: Sequence[str] = (),
     ) -> None:
         if format not in FORMATS:
             raise ConfigError(f"format must be one of {', '.join(FORMATS)}; got {format!r}")
@@ -106,6 +108,8 @@ class TabularDataset(AbstractDataset):
         self.partition_format = partition_format
         self._partition_keys = tuple(partition_keys)
         self.name = name
+        self.kept_columns = None if kept_columns is None else [str(c) for c in kept_columns]
+        self.dropped_columns = [str(c) for c in dropped_columns]
 
     def __repr__(self) -> str:
         return f"TabularDataset(format={self.format!r}, paths={list(self.paths)!r})"
@@ -141,6 +145,8 @@ class TabularDataset(AbstractDataset):
             "include_path": self.include_path,
             "partition_format": self.partition_format,
             "partition_keys": list(self._partition_keys),
+            "kept_columns": self.kept_columns,
+            "dropped_columns": list(self.dropped_columns),
             **self.window.to_spec(),
         }
 
@@ -155,6 +161,16 @@ class TabularDataset(AbstractDataset):
 
     def _copy(self, **changes: Any) -> TabularDataset:
         return TabularDataset.from_spec({**self.to_spec(), **changes})
+
+    def keep_columns(self, columns: Sequence[str] | str) -> TabularDataset:
+        """Azure's ``keep_columns``: a dataset with only ``columns`` (lazy, like take)."""
+        names = [columns] if isinstance(columns, str) else list(columns)
+        return self._copy(kept_columns=names, dropped_columns=[])
+
+    def drop_columns(self, columns: Sequence[str] | str) -> TabularDataset:
+        """Azure's ``drop_columns``: a dataset without ``columns`` (lazy, like take)."""
+        names = [columns] if isinstance(columns, str) else list(columns)
+        return self._copy(dropped_columns=[*self.dropped_columns, *names])
 
     # -- reading -------------------------------------------------------------------------
 
