@@ -21,6 +21,7 @@ deadline (a run() timeout, a pending commit, a progress refresh).
 
 from __future__ import annotations
 
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -103,6 +104,8 @@ class Scheduler:
         self.failed = self.counts.failed
         self.succeeded_items = self.counts.succeeded_items
         self.init_errors: list[ErrorInfo] = []
+        #: Workers killed by a signal from outside while starting (not init() failures).
+        self.start_kills = 0
         self.slots: dict[int, _Slot] = {}
         self._source: Iterator[tuple[MiniBatch, int]] = ledger.pending()
         self._source_done = False
@@ -301,8 +304,15 @@ class Scheduler:
         slot.killed = None
         slot.state = "gone"
         if was_starting and not slot.init_failed and not event.expected:
-            message = f"{slot.name or 'a worker'} exited with code {event.exitcode} during init()"
-            self.init_errors.append(ErrorInfo("WorkerLost", message, message))
+            if killed_from_outside(event.exitcode):
+                # Not init()'s doing (OOM killer, an operator, a chaos test): restart, and
+                # let the progress watchdog, not Azure's init() limit, end a hopeless run.
+                self.start_kills += 1
+            else:
+                message = (
+                    f"{slot.name or 'a worker'} exited with code {event.exitcode} during init()"
+                )
+                self.init_errors.append(ErrorInfo("WorkerLost", message, message))
         if was_starting and len(self.init_errors) >= self.policy.init_failure_limit:
             if not any(s.state != "gone" for s in self.slots.values()):
                 first = self.init_errors[0]
@@ -391,6 +401,15 @@ class Scheduler:
         errors = (o.result.error for o in self._outcomes if o.result.error is not None)
         first = next(errors, None)
         return _describe(first) if first else "none recorded"
+
+
+#: Signals that come from outside a worker; a crash (SIGSEGV, SIGABRT…) is init()'s own.
+_OUTSIDE_SIGNALS = frozenset({signal.SIGKILL, signal.SIGTERM, signal.SIGHUP, signal.SIGINT})
+
+
+def killed_from_outside(exitcode: int | None) -> bool:
+    """Whether a worker's exit code says another process killed it (negative: a signal)."""
+    return exitcode is not None and exitcode < 0 and -exitcode in _OUTSIDE_SIGNALS
 
 
 def _describe(error: ErrorInfo) -> str:
