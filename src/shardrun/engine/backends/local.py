@@ -43,7 +43,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from shardrun.engine.backends.base import Backend
-from shardrun.engine.backends.processes import WorkerProcess, become_subreaper
+from shardrun.engine.backends.processes import WorkerProcess, adopt_orphans
 from shardrun.engine.messages import Event, Task, WorkerExited, WorkerSpec
 from shardrun.errors import BackendError
 
@@ -79,7 +79,8 @@ class LocalBackend(Backend):
 
     def start(self, spec: WorkerSpec, workers: int) -> None:
         """Start ``workers`` processes (see :meth:`Backend.start`)."""
-        become_subreaper()
+        if self._spec is None:
+            adopt_orphans(True)
         self._spec = spec
         self._per_node = max(1, workers // self._nodes)
         for slot in range(workers):
@@ -193,6 +194,9 @@ class LocalBackend(Backend):
                 slot.process.kill()
             slot.process.close()
         self._slots.clear()
+        if self._spec is not None:
+            adopt_orphans(False)
+            self._spec = None
 
 
 def visible_gpus() -> list[str]:

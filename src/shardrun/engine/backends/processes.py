@@ -41,15 +41,27 @@ _PR_SET_CHILD_SUBREAPER = 36
 _ROUNDS = 50
 
 
-def become_subreaper() -> bool:
-    """Make this process adopt its descendants' orphans (Linux); False where unsupported.
+_subreaper_users = 0
+_subreaper_lock = threading.Lock()
 
-    It lasts for the life of the process: another run in the same driver relies on it too.
+
+def adopt_orphans(on: bool) -> None:
+    """Count one backend in (``on``) or out of needing this process as a child subreaper.
+
+    While at least one backend needs it, orphaned descendants come back to this process
+    (Linux ``PR_SET_CHILD_SUBREAPER``) instead of going to ``init``; elsewhere this does
+    nothing. It is switched off when the last backend shuts down, so that a notebook that
+    ran a job does not go on adopting unrelated orphans.
     """
+    global _subreaper_users
     if not sys.platform.startswith("linux"):
-        return False
-    libc = ctypes.CDLL(None, use_errno=True)
-    return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+        return
+    with _subreaper_lock:
+        before = _subreaper_users
+        _subreaper_users = max(0, before + (1 if on else -1))
+        if (before == 0) != (_subreaper_users == 0):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_CHILD_SUBREAPER, int(_subreaper_users > 0), 0, 0, 0)
 
 
 class WorkerProcess:
