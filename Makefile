@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint check-types unit clean
+.PHONY: demo test lint check-types unit chaos clean
 
 AZURITE := .cache/azurite/node_modules/azurite/package.json
 
@@ -26,7 +26,7 @@ $(STAMP)-test: $(BIN)/python pyproject.toml
 demo: $(STAMP)-examples
 	$(BIN)/python examples/mnist/demo.py
 
-## make test: linters, type checks and the whole test suite.
+## make test: linters, type checks and the whole test suite (the chaos tests at small scale).
 test: $(STAMP)-test lint check-types unit
 
 lint: $(STAMP)-test
@@ -43,6 +43,13 @@ $(AZURITE):
 # pytest exits 5 when it collects no test: that is not a failure of the suite.
 unit: $(STAMP)-test $(AZURITE)
 	$(BIN)/python -m pytest; status=$$?; [ $$status -eq 5 ] && exit 0; exit $$status
+
+## make chaos: the chaos tests at soak scale (thousands of kills, 20+ minutes), then the
+## figure line: runs, worker kills, driver kills, rows lost, rows duplicated, orphans.
+## (`make test` plays them once each, in under two minutes.)
+CHAOS_SCALE ?= 30
+chaos: $(STAMP)-test
+	SHARDRUN_CHAOS_SCALE=$(CHAOS_SCALE) $(BIN)/python -m pytest -m chaos tests/chaos -q
 
 clean:
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache examples/mnist/build

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -53,7 +51,3 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if FIGURES.runs == 0 and FIGURES.driver_kills == 0:
         return
     terminalreporter.write_line(FIGURES.line())
-    target = os.environ.get("SHARDRUN_CHAOS_FIGURES")
-    if target:
-        figures = {k: v for k, v in FIGURES.__dict__.items() if k != "cases"}
-        Path(target).write_text(json.dumps(figures) + "\n")

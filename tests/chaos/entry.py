@@ -16,9 +16,7 @@ def init():
 
 
 def _hang():
-    sleeps = [
-        subprocess.Popen(["sleep", "300"], start_new_session=True).pid for _ in range(3)
-    ]
+    sleeps = [subprocess.Popen(["sleep", "300"], start_new_session=True).pid for _ in range(3)]
     with open(os.environ["CHAOS_PIDS"], "a") as handle:
         handle.write("".join(f"{pid}\n" for pid in sleeps))
     time.sleep(3600)

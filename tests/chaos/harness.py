@@ -20,7 +20,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,6 @@ class Figures:
     rows_lost: int = 0
     rows_duplicated: int = 0
     orphans: int = 0
-    cases: Counter[str] = field(default_factory=Counter)
 
     def line(self) -> str:
         return (
