@@ -62,7 +62,8 @@ FIGURES = Figures()
 
 def directives() -> list[str]:
     """The dataset every case runs: short sleeps, one ``hang`` and one ``hog`` file."""
-    words = ["slow 0.05"] * ITEMS
+    # Longer under the soak, so that a run lasts long enough for its many kills.
+    words = [f"slow {0.25 if SCALE > 1 else 0.05}"] * ITEMS
     words[HANG_AT], words[HOG_AT] = "hang", "hog"
     return words
 
@@ -118,7 +119,8 @@ class Job:
         finally:
             self.stop_driver()
         lines = out.strip().splitlines()
-        assert lines and lines[-1].startswith("STATUS "), out
+        assert lines, out
+        assert lines[-1].startswith("STATUS "), out
         return lines[-1]
 
     def kill_driver(self) -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import psutil
 
-import shardrun
+import shardrun.worker
 
 #: Inherited by a worker and by every process it starts; names the worker.
 MARKER = "SHARDRUN_WORKER_ID"
@@ -74,7 +74,7 @@ class WorkerProcess:
         env[MARKER] = marker
         inherited = env.get("PYTHONPATH", "")
         env[PARENT_PYTHONPATH] = inherited
-        root = str(Path(shardrun.__file__).resolve().parent.parent)
+        root = str(Path(shardrun.worker.__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, inherited) if p)
         self.marker = marker
         try:
