@@ -47,7 +47,7 @@ unit: $(STAMP)-test $(AZURITE)
 ## make chaos: the chaos tests at soak scale (thousands of kills, 20+ minutes), then the
 ## figure line: runs, worker kills, driver kills, rows lost, rows duplicated, orphans.
 ## (`make test` plays them once each, in under two minutes.)
-CHAOS_SCALE ?= 30
+CHAOS_SCALE ?= 40
 chaos: $(STAMP)-test
 	SHARDRUN_CHAOS_SCALE=$(CHAOS_SCALE) $(BIN)/python -m pytest -m chaos tests/chaos -q
 
