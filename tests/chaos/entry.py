@@ -2,8 +2,9 @@
 
 ``slow S`` sleeps S seconds; ``hang`` (with ``CHAOS_HANG`` set, first attempt only) starts
 three ``sleep`` processes in sessions of their own, writes their pids to ``CHAOS_PIDS`` and
-hangs; ``hog`` (with ``CHAOS_HOG`` set) touches ``CHAOS_HOG`` and holds the GIL in one long
-C call. Every file gives one output line, whatever happened on the way.
+hangs; ``hog`` (with ``CHAOS_HOG`` set) starts one ``sleep`` in the worker's session, writes
+its pid to ``CHAOS_HOG`` and holds the GIL in one long C call. Every file gives one output
+line, whatever happened on the way.
 """
 
 import os
@@ -23,7 +24,11 @@ def _hang():
 
 
 def _hog():
-    open(os.environ["CHAOS_HOG"], "w").close()
+    # A child in the worker's session first: it outlives a driver's death, until the resume.
+    child = subprocess.Popen(["sleep", "300"]).pid
+    with open(os.environ["CHAOS_HOG"] + ".tmp", "w") as handle:
+        handle.write(str(child))
+    os.rename(os.environ["CHAOS_HOG"] + ".tmp", os.environ["CHAOS_HOG"])
     sum(range(10**13))
 
 

@@ -123,13 +123,13 @@ class Job:
         assert lines[-1].startswith("STATUS "), out
         return lines[-1]
 
-    def kill_driver(self) -> None:
-        """SIGKILL the driver, then count what it left behind."""
+    def kill_driver(self, spare: frozenset[int] = frozenset()) -> None:
+        """SIGKILL the driver, then count what it left behind (but the ``spare`` pids)."""
         assert self.driver is not None
         self.driver.send_signal(signal.SIGKILL)
         self.driver.communicate()
         FIGURES.driver_kills += 1
-        self.assert_no_orphans()
+        self.assert_no_orphans(spare=spare)
 
     def stop_driver(self) -> None:
         if self.driver is not None and self.driver.poll() is None:
@@ -146,13 +146,16 @@ class Job:
             return []
         return [p for p in children if _environ(p).get(MARKER) == self.marker]
 
-    def assert_no_orphans(self, grace: float = GRACE) -> None:
-        """Nothing with the marker outlives ``grace`` seconds; leftovers are killed, counted."""
+    def assert_no_orphans(self, grace: float = GRACE, spare: frozenset[int] = frozenset()) -> None:
+        """Nothing with the marker outlives ``grace`` seconds; leftovers are killed, counted.
+
+        ``spare``: pids expected to outlive a killed driver (until the run is resumed).
+        """
         deadline = time.monotonic() + grace
-        left = marked(self.marker)
+        left = [p for p in marked(self.marker) if p.pid not in spare]
         while left and time.monotonic() < deadline:
             time.sleep(0.05)
-            left = marked(self.marker)
+            left = [p for p in marked(self.marker) if p.pid not in spare]
         FIGURES.orphans += len(left)
         for process in left:
             with contextlib.suppress(psutil.Error):

@@ -240,3 +240,61 @@ def test_workers_carry_the_marker_and_the_drivers_environment(
     assert seen["SHARDRUN_WORKER_ID"].startswith(f"{os.getpid()}-")
     # run()'s own subprocesses see the driver's PYTHONPATH, not the worker's.
     assert seen["PYTHONPATH"] == os.environ.get("PYTHONPATH")
+
+
+LEAVER = """
+import os, subprocess, time
+
+def run(mini_batch):
+    # A child in the worker's own session: it outlives a worker that the driver's death kills.
+    pid = subprocess.Popen(["sleep", "300"]).pid
+    path = os.path.join(os.path.dirname(mini_batch[0]), f"left-{os.getpid()}")
+    with open(path + ".tmp", "w") as f:
+        f.write(str(pid))
+    os.rename(path + ".tmp", path)
+    time.sleep(300)
+    return mini_batch
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_the_next_driver_stops_what_a_killed_drivers_run_left(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, LEAVER)
+    item = tmp_path / "data" / "item.txt"
+    item.parent.mkdir()
+    item.write_text("x")
+    command = [sys.executable, "-c", DRIVER, spec.entry_script, spec.source_directory]
+    command += [spec.run_dir, spec.output_dir, str(item)]
+    driver = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    left: list[int] = []
+    try:
+        assert driver.stdout is not None
+        workers = [int(p) for p in driver.stdout.readline().split()]
+        deadline = time.monotonic() + 30
+        while len(list(item.parent.glob("left-*[0-9]"))) < 2:
+            assert time.monotonic() < deadline, "run() did not start its children"
+            time.sleep(0.05)
+        left = [int(p.read_text()) for p in item.parent.glob("left-*[0-9]")]
+        driver.kill()
+        driver.wait(10)
+        deadline = time.monotonic() + 3
+        while any(_running(p) for p in workers):
+            assert time.monotonic() < deadline, "workers outlived their driver"
+            time.sleep(0.05)
+        assert all(_running(p) for p in left)  # nobody was left to stop them...
+        backend = get_backend("local")
+        try:
+            backend.start(spec, 1)  # ...until the run's next driver starts
+            assert not any(_running(p) for p in left)
+        finally:
+            backend.shutdown(graceful=False)
+    finally:
+        driver.kill()
+        driver.communicate()
+        _stop(left)

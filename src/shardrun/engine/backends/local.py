@@ -18,7 +18,8 @@ Each worker starts its own session, so a Ctrl-C in the terminal reaches only the
 which then stops them. A killed worker takes down everything it started, in any session
 (:mod:`~shardrun.engine.backends.processes`). A worker whose driver dies exits at once, even
 inside a long C call (on Linux the kernel kills it; the thread that starts workers, the
-scheduler's, must live until :meth:`LocalBackend.shutdown`, which it does).
+scheduler's, must live until :meth:`LocalBackend.shutdown`, which it does); what its
+``run()`` started is stopped by the run's next driver, when it starts its workers.
 
 With ``node_count > 1`` the workers are grouped into simulated nodes (``node0``, ``node1``…)
 on this machine, so that a multi-node job and its per-node logs can be tried on a laptop;
@@ -43,7 +44,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from shardrun.engine.backends.base import Backend
-from shardrun.engine.backends.processes import WorkerProcess, adopt_orphans
+from shardrun.engine.backends.processes import WorkerProcess, adopt_orphans, stop_leftovers
 from shardrun.engine.messages import Event, Task, WorkerExited, WorkerSpec
 from shardrun.errors import BackendError
 
@@ -81,6 +82,7 @@ class LocalBackend(Backend):
         """Start ``workers`` processes (see :meth:`Backend.start`)."""
         if self._spec is None:
             adopt_orphans(True)
+        stop_leftovers(spec.run_dir)
         self._spec = spec
         self._per_node = max(1, workers // self._nodes)
         for slot in range(workers):

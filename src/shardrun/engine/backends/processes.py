@@ -37,6 +37,8 @@ import shardrun.worker
 MARKER = "SHARDRUN_WORKER_ID"
 #: The driver's ``PYTHONPATH`` ("" when unset), restored by the worker for ``run()``.
 PARENT_PYTHONPATH = "SHARDRUN_PARENT_PYTHONPATH"
+#: Set by the worker for the entry script (see ``Worker.prepare_environment``).
+RUN_DIR = "SHARDRUN_RUN_DIR"
 _PR_SET_CHILD_SUBREAPER = 36
 _ROUNDS = 50
 
@@ -155,6 +157,27 @@ def stop_tree(root: int | None, marker: str) -> None:
     for pid in stopped:
         _signal(pid, signal.SIGKILL)
     _reap(set(stopped), root)
+
+
+def stop_leftovers(run_dir: str) -> int:
+    """SIGKILL what an earlier driver's workers of this run left running; how many.
+
+    When a driver is killed its workers die with it, but what their ``run()`` started can
+    outlive them (nobody is left to stop it). Such processes inherited the run's folder in
+    ``SHARDRUN_RUN_DIR``; the next driver of the run (a resume) stops them before its own
+    workers start. Only one driver drives a run at a time (its lock), so every process
+    still carrying the folder is a leftover.
+    """
+    spared = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
+    found = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if process.pid not in spared and process.environ().get(RUN_DIR) == run_dir:
+                found.append(process.pid)
+    for number in (signal.SIGSTOP, signal.SIGKILL):
+        for pid in found:
+            _signal(pid, number)
+    return len(found)
 
 
 def _members(root: int | None, marker: str) -> list[psutil.Process]:
