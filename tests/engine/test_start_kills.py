@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from shardrun import ParallelRunConfig, run_parallel
-from shardrun.engine.scheduler import killed_from_outside
+from shardrun.engine.policy import killed_from_outside
 from tests.conftest import write_inputs
 
 # init() is "killed from outside" (SIGKILL, as the OOM killer or an operator would) the first

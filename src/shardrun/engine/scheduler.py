@@ -21,7 +21,6 @@ deadline (a run() timeout, a pending commit, a progress refresh).
 
 from __future__ import annotations
 
-import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -42,7 +41,7 @@ from shardrun.engine.messages import (
     WorkerReady,
     WorkerSpec,
 )
-from shardrun.engine.policy import Policy
+from shardrun.engine.policy import Policy, killed_from_outside
 from shardrun.engine.writer import Syncer
 from shardrun.errors import (
     EntryScriptError,
@@ -401,15 +400,6 @@ class Scheduler:
         errors = (o.result.error for o in self._outcomes if o.result.error is not None)
         first = next(errors, None)
         return _describe(first) if first else "none recorded"
-
-
-#: Signals that come from outside a worker; a crash (SIGSEGV, SIGABRT…) is init()'s own.
-_OUTSIDE_SIGNALS = frozenset({signal.SIGKILL, signal.SIGTERM, signal.SIGHUP, signal.SIGINT})
-
-
-def killed_from_outside(exitcode: int | None) -> bool:
-    """Whether a worker's exit code says another process killed it (negative: a signal)."""
-    return exitcode is not None and exitcode < 0 and -exitcode in _OUTSIDE_SIGNALS
 
 
 def _describe(error: ErrorInfo) -> str:
