@@ -63,7 +63,7 @@ FIGURES = Figures()
 def directives() -> list[str]:
     """The dataset every case runs: short sleeps, one ``hang`` and one ``hog`` file."""
     # Longer under the soak, so that a run lasts long enough for its many kills.
-    words = [f"slow {0.25 if SCALE > 1 else 0.05}"] * ITEMS
+    words = [f"slow {0.25 if SCALE > 1 else 0.1}"] * ITEMS
     words[HANG_AT], words[HOG_AT] = "hang", "hog"
     return words
 

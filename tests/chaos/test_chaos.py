@@ -38,27 +38,34 @@ def _kill(process: psutil.Process) -> bool:
 
 
 def _kill_workers(job: Job, rng: random.Random) -> int:
-    """SIGKILL the driver's workers at random, the first ones while they start up."""
-    kills = 0
+    """SIGKILL the driver's workers at random, the first ones while they start up.
+
+    Returns how many were killed while starting (first seen less than 0.2 s before).
+    """
+    kills = young_kills = 0
     assert job.driver is not None
     waited = time.monotonic()
+    seen: dict[int, float] = {}  # pid -> when first seen (psutil's create_time is coarse)
     while kills < WORKER_KILLS and job.driver.poll() is None:
         workers = job.workers()
+        now = time.monotonic()
+        for worker in workers:
+            seen.setdefault(worker.pid, now)
         if kills < STARTUP_KILLS:
             # A worker younger than 0.2 s is still importing: it has not reached run().
             # (A replacement is young: killing any worker once starts the chain.)
-            young = [w for w in workers if time.time() - w.create_time() < 0.2]
-            if not young and workers and time.monotonic() - waited > 0.5:
-                young = workers
-            if young and _kill(rng.choice(young)):
+            young = [w for w in workers if now - seen[w.pid] < 0.2]
+            victims = young or (workers if time.monotonic() - waited > 0.5 else [])
+            if victims and _kill(rng.choice(victims)):
                 kills += 1
+                young_kills += bool(young)
                 waited = time.monotonic()
             time.sleep(0.005)
             continue
         if workers and _kill(rng.choice(workers)):
             kills += 1
         time.sleep(rng.uniform(0.05, 0.6))
-    return kills
+    return young_kills
 
 
 @pytest.mark.parametrize("round_", range(SCALE))
@@ -68,7 +75,7 @@ def test_random_worker_kills_including_start_up(
     rng = random.Random(round_)
     job = new_job()
     job.start()
-    _kill_workers(job, rng)
+    assert _kill_workers(job, rng) >= 1, "no worker was killed while it started"
     assert job.driver is not None
     out, _ = job.driver.communicate(timeout=120)
     assert out.strip().splitlines()[-1] == "STATUS Completed", out
