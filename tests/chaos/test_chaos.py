@@ -107,9 +107,19 @@ def test_random_driver_kills_then_resume(new_job: MakeJob, clean: list[str], rou
     job.check(clean)
 
 
-@pytest.mark.skip(reason="needs the end-of-run step hook from item 1")
-def test_driver_kill_at_each_end_of_run_step_then_resume() -> None:
-    """Kill the driver at each step of the end-of-run sequence (merge, reports, record)."""
+@pytest.mark.parametrize("step", ["merging", "merge", "merged", "parts", "reports"])
+def test_driver_kill_at_each_end_of_run_step_then_resume(
+    new_job: MakeJob, clean: list[str], step: str
+) -> None:
+    """Kill the driver at each step of the end-of-run sequence (engine/finish.py's hook)."""
+    job = new_job()
+    driver = job.start(SHARDRUN_TEST_KILL_AT=step)
+    driver.communicate(timeout=120)
+    assert driver.returncode == -9, f"the driver did not reach the {step!r} step"
+    FIGURES.driver_kills += 1
+    job.assert_no_orphans()
+    assert job.finish() == "STATUS Completed"
+    job.check(clean)
 
 
 @pytest.mark.parametrize("round_", range(SCALE))
