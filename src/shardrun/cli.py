@@ -253,3 +253,26 @@ def cancel(run_id: str, workspace: Path | None, wait: float) -> None:
     status = history.wait_final(run_dir, wait)
     click.echo(f"{run_dir.name}: {status}")
     sys.exit(0 if status in history.FINAL else 1)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8265, show_default=True, help="Port to listen on.")
+@workspace_option
+@click.option(
+    "--token",
+    default=None,
+    envvar="SHARDRUN_UI_TOKEN",
+    help="Token every request must carry (made and printed when --host is not loopback).",
+)
+@_user_errors
+def ui(host: str, port: int, workspace: Path | None, token: str | None) -> None:
+    """Serve the dashboard (runs, pipeline runs, /metrics); read-only. Needs shardrun[ui]."""
+    try:
+        from shardrun.ui.server import serve
+    except ImportError as e:
+        raise ConfigError(
+            f"shardrun ui needs the 'ui' extra ({e.name} is missing): pip install 'shardrun[ui]'"
+        ) from None
+    # uvicorn stops cleanly on SIGINT and SIGTERM.
+    serve(_workspace_path(workspace), host, port, token)

@@ -29,13 +29,15 @@ def cli(*args: str, cwd: Path, columns: int = 80) -> subprocess.CompletedProcess
     )
 
 
-def start_run(tmp_path: Path, run_id: str, directives: list[str]) -> subprocess.Popen[str]:
-    """A ``shardrun run`` in the background, one mini-batch per input."""
+def start_run(
+    tmp_path: Path, run_id: str, directives: list[str], *more: str
+) -> subprocess.Popen[str]:
+    """A ``shardrun run`` in the background, one mini-batch per input; ``more``: options."""
     job = project(tmp_path, directives)
     return subprocess.Popen(
         [
             *(sys.executable, "-m", "shardrun", "run", str(job), "--workspace", "ws"),
-            *("--run-id", run_id, "--set", "mini_batch_size=1", "--no-progress"),
+            *("--run-id", run_id, "--set", "mini_batch_size=1", "--no-progress", *more),
         ],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
