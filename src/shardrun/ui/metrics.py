@@ -33,12 +33,19 @@ class _Family:
         self.samples: list[str] = []
 
     def add(self, value: float, **labels: str) -> None:
-        sample = f"{self.name}_total" if self.kind == "counter" else self.name
-        self.samples.append(f"{sample}{_labels(**labels)} {value:g}")
+        sample = self.sample_name
+        number = float(value)
+        text = str(int(number)) if number.is_integer() else repr(number)
+        self.samples.append(f"{sample}{_labels(**labels)} {text}")
+
+    @property
+    def sample_name(self) -> str:
+        """A counter's samples (and, in format 0.0.4, its HELP and TYPE) end in _total."""
+        return f"{self.name}_total" if self.kind == "counter" else self.name
 
     def lines(self) -> Iterable[str]:
-        yield f"# HELP {self.name} {self.help}"
-        yield f"# TYPE {self.name} {self.kind}"
+        yield f"# HELP {self.sample_name} {self.help}"
+        yield f"# TYPE {self.sample_name} {self.kind}"
         yield from self.samples
 
 
