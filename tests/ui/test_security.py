@@ -47,6 +47,10 @@ def test_with_a_token_every_request_needs_it(finished_run: Path) -> None:
         assert cookie.startswith(f"shardrun_token={TOKEN};")
         assert "HttpOnly" in cookie
         assert "SameSite=strict" in cookie
+        # the redirect stays on this site
+        assert get(ui.port, f"//evil.example/x?token={TOKEN}").getheader("location") == (
+            "/evil.example/x"
+        )
         with_cookie = get(ui.port, "/metrics", {"Cookie": f"shardrun_token={TOKEN}"})
         assert with_cookie.status == 200
         assert b"shardrun_run_status" in with_cookie.body

@@ -117,7 +117,9 @@ def driver_pid(run_dir: Path) -> int | None:
     for line in table.splitlines():
         fields = line.split()
         if len(fields) > 5 and fields[1] == "FLOCK" and fields[5].endswith(f":{inode}"):
-            return int(fields[4])
+            # Forked children may hold the lock on after the driver died: it must be alive.
+            holder = int(fields[4])
+            return holder if _alive(holder) else None
     return None
 
 
@@ -135,7 +137,8 @@ def cancel(run_dir: Path) -> int:
     """Ask the process driving the run to stop (SIGTERM); returns its PID.
 
     The driver ends the run as ``Canceled`` (its workers stop, the reports are written);
-    ``shardrun resume`` continues it later.
+    ``shardrun resume`` continues it later. A pipeline step's driver is the pipeline's:
+    cancelling the step cancels the pipeline run, as ``PipelineRun.cancel()`` does.
 
     Raises:
         ConfigError: No process is driving the run (it has ended, or its driver died).
@@ -146,7 +149,10 @@ def cancel(run_dir: Path) -> int:
         raise ConfigError(
             f"run {run_dir.name!r} is not running (status {status}); nothing to cancel"
         )
-    os.kill(pid, signal.SIGTERM)
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        raise ConfigError(f"run {run_dir.name!r} ended just now; nothing to cancel") from None
     return pid
 
 

@@ -9,6 +9,7 @@ otherwise create ``-wal`` and ``-shm`` files next to it).
 from __future__ import annotations
 
 import csv
+import json
 import re
 import sqlite3
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from shardrun.engine.ledger import Attempt, Counts, Ledger
+from shardrun.engine.messages import ErrorInfo
 from shardrun.errors import ConfigError
 
 LEDGER = "ledger.sqlite"
@@ -66,14 +68,31 @@ def counts(run_dir: Path) -> Counts | None:
 
 def failures(run_dir: Path, limit: int = 50) -> list[Attempt]:
     """The last ``limit`` failed attempts, newest first, with traceback and inputs."""
-    with open_ledger(run_dir) as ledger:
-        if ledger is None:
-            return []
-        try:
-            found = list(ledger.attempts(failed_only=True))
-        except sqlite3.DatabaseError:  # the driver is still creating its tables
-            return []
-    return found[::-1][:limit]
+    rows = _rows(
+        run_dir,
+        "SELECT a.idx, a.attempt, a.worker, a.status, a.started, a.ended, a.total, "
+        "a.succeeded, a.run_seconds, a.cpu_seconds, a.error_type, a.error_message, "
+        "a.traceback, m.files FROM attempts a JOIN mini_batches m ON m.idx = a.idx "
+        "WHERE a.error_type IS NOT NULL ORDER BY a.ended DESC LIMIT ?",
+        (limit,),
+    )
+    return [
+        Attempt(
+            index=row[0],
+            attempt=row[1],
+            worker=row[2],
+            status=row[3],
+            started=row[4],
+            ended=row[5],
+            total=row[6],
+            succeeded=row[7],
+            run_seconds=row[8],
+            cpu_seconds=row[9],
+            error=ErrorInfo(row[10], row[11] or "", row[12] or ""),
+            files=tuple(json.loads(row[13])),
+        )
+        for row in rows
+    ]
 
 
 @dataclass
@@ -89,19 +108,31 @@ class ErrorGroup:
 
 def error_groups(run_dir: Path, top: int = 3, inputs_listed: int = 5) -> list[ErrorGroup]:
     """The ``top`` most frequent errors, each with its first message, traceback and inputs."""
-    groups: dict[str, ErrorGroup] = {}
-    for attempt in reversed(failures(run_dir, limit=100_000)):
-        if attempt.error is None:
-            continue
-        error = attempt.error
-        group = groups.setdefault(
-            error.type, ErrorGroup(error.type, 0, error.message, error.traceback)
+    groups = []
+    counted = _rows(
+        run_dir,
+        "SELECT error_type, COUNT(*), MIN(rowid) FROM attempts WHERE error_type IS NOT NULL "
+        "GROUP BY error_type ORDER BY COUNT(*) DESC, MIN(rowid) LIMIT ?",
+        (top,),
+    )
+    for error_type, count, first in counted:
+        found = _rows(
+            run_dir, "SELECT error_message, traceback FROM attempts WHERE rowid = ?", (first,)
         )
-        group.count += 1
-        for name in attempt.files:
-            if name not in group.inputs and len(group.inputs) < inputs_listed:
-                group.inputs.append(name)
-    return sorted(groups.values(), key=lambda g: -g.count)[:top]
+        message, traceback = found[0] if found else ("", "")
+        group = ErrorGroup(str(error_type), int(count), message or "", traceback or "")
+        files = _rows(
+            run_dir,
+            "SELECT m.files FROM attempts a JOIN mini_batches m ON m.idx = a.idx "
+            "WHERE a.error_type = ? ORDER BY a.rowid LIMIT ?",
+            (error_type, inputs_listed),
+        )
+        for (names,) in files:
+            for name in json.loads(names):
+                if name not in group.inputs and len(group.inputs) < inputs_listed:
+                    group.inputs.append(name)
+        groups.append(group)
+    return groups
 
 
 def throughput(run_dir: Path, started: float, step: float) -> list[tuple[float, int]]:

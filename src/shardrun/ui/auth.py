@@ -63,7 +63,9 @@ class TokenGate:
             if not self._matches(given[-1]):
                 return _unauthorized()
             rest = urlencode([(k, v) for k, v in query if k != "token"])
-            response = RedirectResponse(scope["path"] + (f"?{rest}" if rest else ""), 303)
+            # One leading slash: "//host" would send the browser to another site.
+            path = "/" + str(scope["path"]).lstrip("/")
+            response = RedirectResponse(path + (f"?{rest}" if rest else ""), 303)
             response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict", path="/")
             return response
         bearer = headers.get("authorization", "")
@@ -74,8 +76,9 @@ class TokenGate:
         return _unauthorized()
 
     def _matches(self, value: str | None) -> bool:
-        assert self.token is not None
-        return value is not None and hmac.compare_digest(value.encode(), self.token.encode())
+        if value is None or self.token is None:
+            return False
+        return hmac.compare_digest(value.encode(), self.token.encode())
 
 
 def _cookie(header: str) -> str | None:
