@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import Callable
-from functools import wraps
+from functools import partial, wraps
 from pathlib import Path
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
@@ -216,20 +216,15 @@ def logs(
             click.echo(text)
         click.echo(f"--- worker logs: {run_dir / 'logs' / 'user'}")
         return
-    files = readback.worker_logs(run_dir, worker)
+    files = readback.worker_logs(run_dir, worker)  # an unknown --worker fails here
     if not follow:
         for path in files:
             click.echo(f"--- {path}")
             click.echo(path.read_text(errors="replace").rstrip())
         return
-
-    def ended() -> bool:
-        return (
-            history.driver_pid(run_dir) is None
-            and history.read_record(run_dir).get("status") in history.FINAL
-        )
-
-    for path, text in readback.follow(lambda: readback.worker_logs(run_dir, worker), ended):
+    # Listed again at every poll: workers that start later are followed too.
+    listed = partial(readback.worker_logs, run_dir, worker)
+    for path, text in readback.follow(listed, partial(history.is_over, run_dir)):
         prefix = tables.log_prefix(path, run_dir)
         for line in text.splitlines():
             click.echo(f"{prefix} {line}")

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,3 +118,29 @@ def test_paths_cannot_leave_the_workspace(finished_run: Path) -> None:
         # those that reach the file route are refused as escapes, not as missing files
         for path in ESCAPES[:7] + ESCAPES[8:11]:
             assert get(ui.port, path).status == 403, path
+
+
+@pytest.mark.slow
+def test_a_browser_opens_the_token_url_once_then_uses_the_cookie(
+    finished_run: Path, browser: Any
+) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        with dashboard(finished_run, "--token", TOKEN) as ui:
+            denied = page.goto(ui.url + "/")
+            assert denied is not None
+            assert denied.status == 401
+            page.goto(f"{ui.url}/?token={TOKEN}")
+            assert page.url == ui.url + "/"
+            page.wait_for_selector("tr[data-run-id='r']")
+            (cookie,) = context.cookies()
+            assert (cookie["name"], cookie["httpOnly"], cookie["sameSite"]) == (
+                "shardrun_token",
+                True,
+                "Strict",
+            )
+            page.goto(ui.url + "/runs/r")
+            page.locator("details.failure pre.traceback").first.wait_for(state="visible")
+    finally:
+        context.close()

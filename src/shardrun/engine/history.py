@@ -156,6 +156,11 @@ def cancel(run_dir: Path) -> int:
     return pid
 
 
+def is_over(run_dir: Path) -> bool:
+    """Whether the run has a final status and no process drives it any more."""
+    return driver_pid(run_dir) is None and read_record(run_dir).get("status") in FINAL
+
+
 def wait_final(run_dir: Path, timeout: float, poll: float = 0.2) -> str:
     """Wait up to ``timeout`` seconds for the run's record to hold a final status."""
     deadline = time.monotonic() + timeout
