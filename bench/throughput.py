@@ -40,7 +40,7 @@ def _mnist_init() -> None:
     sys.argv = ["score.py"]
     os.environ.setdefault("SHARDRUN_WORKSPACE", str(ROOT / "examples/mnist/build/workspace"))
     sys.path.insert(0, str(ROOT / "examples/mnist/code"))
-    sys.path.append(str(ROOT / "src/shardrun/compat/shims"))
+    sys.path.append(str(ROOT / "src/shardrun/worker/shims"))
     import score  # type: ignore[import-not-found]
 
     score.init()

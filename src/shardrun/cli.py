@@ -104,7 +104,7 @@ def run(
 ) -> None:
     """Run the parallel job described by JOB (a YAML file)."""
     from shardrun.config.jobspec import load_job
-    from shardrun.data.datasets import Dataset
+    from shardrun.data.factory import Dataset
     from shardrun.engine.runs import new_run_id, run_parallel
 
     spec = load_job(job, overrides)

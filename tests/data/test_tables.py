@@ -29,11 +29,11 @@ from shardrun import ConfigError, Dataset, ParallelRunConfig
 from shardrun.data.columns import to_pandas
 from shardrun.data.datasets import FileDataset, dataset_from_spec
 from shardrun.data.formats import line_range, read_table
-from shardrun.data.mltable import load as load_mltable
+from shardrun.data.minibatch import MiniBatch
 from shardrun.data.pathkeys import compile_format, hive_keys, root_of
 from shardrun.data.splits import byte_ranges, plan_keys, plan_tabular
-from shardrun.data.tables import TabularDataset, TabularFactory
-from shardrun.engine.messages import MiniBatch
+from shardrun.data.tables import TabularDataset
+from shardrun.data.tabular_factory import TabularFactory
 from shardrun.engine.partition import plan_input
 from shardrun.errors import DataError
 
@@ -608,7 +608,7 @@ def test_mltable_file_and_extensions(tmp_path: Path) -> None:
         '  - read_delimited:\n      delimiter: "\\t"\n      header: all_files_same_headers\n'
         "      include_path_column: true\n"
     )
-    described = load_mltable(str(tmp_path))
+    described = TabularFactory.from_mltable(str(tmp_path))
     assert (described.format, described.separator, described.include_path) == ("csv", "\t", True)
     assert described.to_pandas_dataframe()["y"].tolist() == [2]
     guessed = TabularFactory.from_mltable(str(tmp_path / "data"))
@@ -617,10 +617,10 @@ def test_mltable_file_and_extensions(tmp_path: Path) -> None:
         "paths:\n  - file: ./data/a.tsv\ntransformations:\n  - take: 5\n"
     )
     with pytest.raises(ConfigError, match="'take' is not supported"):
-        load_mltable(str(tmp_path))
+        TabularFactory.from_mltable(str(tmp_path))
     (tmp_path / "data" / "b.bin").write_text("?")
     with pytest.raises(ConfigError, match="cannot be told"):
-        load_mltable(str(tmp_path / "data" / "b.bin"))
+        TabularFactory.from_mltable(str(tmp_path / "data" / "b.bin"))
 
 
 def test_mini_batch_descriptor_survives_json(tmp_path: Path) -> None:

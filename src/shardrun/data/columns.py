@@ -95,7 +95,10 @@ def column_types(options: Options) -> dict[str, Any]:
 
 
 def with_path_columns(table: Any, path: str, options: Options) -> Any:
-    """Add the path's keys (Hive folders, ``partition_format``) and, if asked, its path."""
+    """Add the path's keys (Hive folders, ``partition_format``) and, if asked, its path.
+
+    Arrow strings are UTF-8: bytes of a file name that are not show as ``\\xNN`` there.
+    """
     import pyarrow as pa
 
     text = options.get("partition_format")
@@ -109,11 +112,17 @@ def with_path_columns(table: Any, path: str, options: Options) -> Any:
         elif fmt is not None and key in fmt.dates:
             column = pa.repeat(pa.scalar(datetime.fromisoformat(value), pa.timestamp("s")), rows)
         else:
-            column = pa.repeat(pa.scalar(value, pa.string()), rows)
+            column = pa.repeat(pa.scalar(_text(value), pa.string()), rows)
         table = table.append_column(key, column)
     if options.get("include_path") and PATH_COLUMN not in table.column_names:
-        table = table.append_column(PATH_COLUMN, pa.repeat(pa.scalar(path, pa.string()), rows))
+        column = pa.repeat(pa.scalar(_text(path), pa.string()), rows)
+        table = table.append_column(PATH_COLUMN, column)
     return table
+
+
+def _text(name: str) -> str:
+    """``name`` as valid UTF-8 text: undecodable bytes (lone surrogates) as ``\\xNN``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def convert(table: Any, options: Options, where: str) -> Any:

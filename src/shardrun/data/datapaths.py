@@ -23,6 +23,7 @@ from shardrun.workspace.datastores import (
     iter_remote,
     to_url,
 )
+from shardrun.workspace.folder import WorkspaceFolder
 from shardrun.workspace.workspace import Workspace, using
 
 _GLOB_CHARS = frozenset("*?[")
@@ -73,12 +74,16 @@ def workspace_of(path: Any) -> Workspace | None:
     """The workspace of the first datastore among ``path``'s items, if any."""
     for item in path_items(path):
         if isinstance(item, DataPath):
-            return item.datastore.workspace
+            return _public(item.datastore.workspace)
         if isinstance(item, Datastore):
-            return item.workspace
+            return _public(item.workspace)
         if isinstance(item, tuple) and item and isinstance(item[0], Datastore):
-            return item[0].workspace
+            return _public(item[0].workspace)
     return None
+
+
+def _public(folder: WorkspaceFolder) -> Workspace:
+    return folder if isinstance(folder, Workspace) else Workspace(folder.path)
 
 
 def resolving(path: Any) -> AbstractContextManager[Any]:

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from typing import IO, Any
 
 from shardrun.data.columns import column_types, convert, with_path_columns
-from shardrun.engine.messages import MiniBatch
+from shardrun.data.minibatch import MiniBatch
 from shardrun.errors import ConfigError, DataError
 from shardrun.workspace.datastores import filesystem, is_url
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from shardrun.config.parallel_run import ParallelRunConfig, validate_arguments
 from shardrun.data import side_inputs as sides
-from shardrun.data.datasets import (
+from shardrun.data.factory import (
     AnyInput,
     DatasetConsumptionConfig,
     dataset_from_spec,

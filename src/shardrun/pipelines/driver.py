@@ -26,7 +26,8 @@ from fsspec.implementations.local import LocalFileSystem
 
 from shardrun.config.parameters import PipelineParameter
 from shardrun.data import side_inputs as sides
-from shardrun.data.datasets import AbstractDataset, Dataset, DatasetConsumptionConfig, FileDataset
+from shardrun.data.datasets import AbstractDataset, DatasetConsumptionConfig, FileDataset
+from shardrun.data.factory import Dataset
 from shardrun.data.windows import Window
 from shardrun.engine.runs import run_parallel
 from shardrun.errors import ShardrunError

@@ -35,9 +35,17 @@ _LOG_FORMAT = "%(asctime)s|%(levelname)s|%(name)s|%(message)s"
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
-    """Reduce an exception to text that always pickles."""
+    """Reduce an exception to text that always pickles and is valid UTF-8 for the ledger."""
     text = "".join(traceback.format_exception(exc))
-    return ErrorInfo(type(exc).__name__, str(exc), text)
+    return ErrorInfo(type(exc).__name__, _utf8(str(exc)), _utf8(text))
+
+
+def _utf8(text: str) -> str:
+    """``text`` with the bytes of a file name that is not UTF-8 shown as ``\\xNN``."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that no file name produced
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def log_paths(run_dir: str, node: str, process: str) -> dict[str, Path]:

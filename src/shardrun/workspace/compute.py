@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 from shardrun.errors import ConfigError
 from shardrun.workspace.catalogue import Record
-from shardrun.workspace.workspace import Workspace
+from shardrun.workspace.folder import WorkspaceFolder
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +97,10 @@ class ComputeTarget:
         super().__init_subclass__(**kwargs)
         _CLASSES[cls.kind] = cls
 
-    def __new__(cls, workspace: Workspace, name: str) -> ComputeTarget:
+    def __new__(cls, workspace: WorkspaceFolder, name: str) -> ComputeTarget:
         record = workspace.catalogue.get_record("compute_targets", name)
         if record is None:
-            known = sorted(workspace.compute_targets)
+            known = sorted(r.name for r in workspace.catalogue.list_records("compute_targets"))
             raise ComputeTargetException(
                 f"no compute target named {name!r} in {workspace.path}; created: {known}. "
                 "Create it with ComputeTarget.create(ws, name, config)"
@@ -114,14 +114,14 @@ class ComputeTarget:
         target._load(workspace, record)
         return target
 
-    def __init__(self, workspace: Workspace, name: str) -> None:
+    def __init__(self, workspace: WorkspaceFolder, name: str) -> None:
         """Everything is done by ``__new__``: a target is read from the catalogue."""
 
-    def __getnewargs__(self) -> tuple[Workspace, str]:
+    def __getnewargs__(self) -> tuple[WorkspaceFolder, str]:
         # Pickled (to a pipeline's driver, a worker): read again from the catalogue.
         return self.workspace, self.name
 
-    def _load(self, workspace: Workspace, record: Record) -> None:
+    def _load(self, workspace: WorkspaceFolder, record: Record) -> None:
         self.workspace = workspace
         self.name = record.name
         self.settings = dict(record.settings)
@@ -137,7 +137,7 @@ class ComputeTarget:
 
     @staticmethod
     def create(
-        workspace: Workspace, name: str, provisioning_configuration: ComputeConfiguration
+        workspace: WorkspaceFolder, name: str, provisioning_configuration: ComputeConfiguration
     ) -> ComputeTarget:
         """Register a compute target; nothing is provisioned (see :meth:`wait_for_completion`).
 
@@ -171,7 +171,7 @@ class ComputeTarget:
         return target
 
     @staticmethod
-    def list(workspace: Workspace) -> list[ComputeTarget]:
+    def list(workspace: WorkspaceFolder) -> list[ComputeTarget]:
         """Every compute target of ``workspace``, by name."""
         return [
             ComputeTarget(workspace, r.name)
@@ -421,7 +421,7 @@ def _wait_for_port(name: str, host: str, port: int, timeout: float) -> None:
         time.sleep(0.2)
 
 
-def resolve(workspace: Workspace, target: ComputeTarget | str | None) -> ComputeTarget | None:
+def resolve(workspace: WorkspaceFolder, target: ComputeTarget | str | None) -> ComputeTarget | None:
     """The target a step names: an object as is, a name looked up, None for the default."""
     if target is None or isinstance(target, ComputeTarget):
         return target

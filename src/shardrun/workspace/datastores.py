@@ -21,6 +21,7 @@ from typing import Any
 
 from shardrun.errors import ConfigError
 from shardrun.workspace import credentials, storage
+from shardrun.workspace.folder import DEFAULT_DATASTORE, WorkspaceFolder
 from shardrun.workspace.urls import (
     clean,
     datastore_record,
@@ -31,7 +32,6 @@ from shardrun.workspace.urls import (
     iter_remote,
     join,
 )
-from shardrun.workspace.workspace import Workspace
 
 __all__ = ["DataPath", "Datastore", "filesystem", "is_url", "iter_remote", "to_url"]
 
@@ -53,9 +53,9 @@ class Datastore:
             entries are also attributes (``container_name``, ``account_name``, …).
     """
 
-    def __init__(self, workspace: Workspace, name: str | None = None) -> None:
+    def __init__(self, workspace: WorkspaceFolder, name: str | None = None) -> None:
         if name is None:
-            name = workspace.get_default_datastore().name
+            name = default_datastore_name(workspace)
         record = datastore_record(workspace, name)
         self.workspace = workspace
         self.name: str = name
@@ -75,7 +75,7 @@ class Datastore:
     # -- getting and registering ---------------------------------------------------------
 
     @staticmethod
-    def get(workspace: Workspace, datastore_name: str) -> Datastore:
+    def get(workspace: WorkspaceFolder, datastore_name: str) -> Datastore:
         """The datastore registered as ``datastore_name``.
 
         Raises:
@@ -84,12 +84,12 @@ class Datastore:
         return Datastore(workspace, datastore_name)
 
     @staticmethod
-    def get_default(workspace: Workspace) -> Datastore:
+    def get_default(workspace: WorkspaceFolder) -> Datastore:
         """The workspace's default datastore (see ``Workspace.get_default_datastore``)."""
-        return workspace.get_default_datastore()
+        return Datastore.get(workspace, default_datastore_name(workspace))
 
     @staticmethod
-    def list(workspace: Workspace) -> list[Datastore]:
+    def list(workspace: WorkspaceFolder) -> list[Datastore]:
         """Every datastore registered in ``workspace``, by name."""
         return [
             Datastore(workspace, r.name) for r in workspace.catalogue.list_records("datastores")
@@ -97,7 +97,7 @@ class Datastore:
 
     @staticmethod
     def register_azure_blob_container(
-        workspace: Workspace,
+        workspace: WorkspaceFolder,
         datastore_name: str,
         container_name: str,
         account_name: str,
@@ -149,7 +149,7 @@ class Datastore:
 
     @staticmethod
     def register_s3(
-        workspace: Workspace,
+        workspace: WorkspaceFolder,
         datastore_name: str,
         bucket_name: str,
         access_key_id: str | None = None,
@@ -198,7 +198,7 @@ class Datastore:
 
     @staticmethod
     def register_gcs(
-        workspace: Workspace,
+        workspace: WorkspaceFolder,
         datastore_name: str,
         bucket_name: str,
         project: str | None = None,
@@ -228,7 +228,7 @@ class Datastore:
 
     @staticmethod
     def register_local_directory(
-        workspace: Workspace,
+        workspace: WorkspaceFolder,
         datastore_name: str,
         path: str | os.PathLike[str],
         overwrite: bool = False,
@@ -403,6 +403,19 @@ def _report(show: bool, verb: str, moved: int, total: int, where: DataPath) -> N
         print(f"{verb} {moved} files, {where}{skipped}")
 
 
-def _registered(workspace: Workspace, name: str) -> Datastore:
+def default_datastore_name(workspace: WorkspaceFolder) -> str:
+    """The name of the workspace's default datastore, registering ``workspaceblobstore``
+    (a folder inside the workspace) the first time."""
+    name = workspace.catalogue.get_meta("default_datastore")
+    if name is not None:
+        return name
+    if workspace.catalogue.get_record("datastores", DEFAULT_DATASTORE) is None:
+        folder = workspace.path / "datastores" / DEFAULT_DATASTORE
+        Datastore.register_local_directory(workspace, DEFAULT_DATASTORE, folder)
+    workspace.catalogue.set_meta("default_datastore", DEFAULT_DATASTORE)
+    return DEFAULT_DATASTORE
+
+
+def _registered(workspace: WorkspaceFolder, name: str) -> Datastore:
     forget(workspace, name)
     return Datastore(workspace, name)

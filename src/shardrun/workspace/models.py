@@ -22,7 +22,8 @@ from typing import Any
 
 from shardrun.errors import ConfigError
 from shardrun.workspace.catalogue import Entry
-from shardrun.workspace.workspace import Workspace, current, resolve_workspace
+from shardrun.workspace.folder import WorkspaceFolder, current
+from shardrun.workspace.workspace import resolve_workspace
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _PARTIAL = ".partial-"
@@ -50,7 +51,7 @@ class Model:
 
     def __init__(
         self,
-        workspace: Workspace,
+        workspace: WorkspaceFolder,
         name: str | None = None,
         version: int | None = None,
         *,
@@ -64,7 +65,7 @@ class Model:
         entry = workspace.catalogue.get_model(name, "latest" if version is None else version)
         self._set(workspace, entry)
 
-    def _set(self, workspace: Workspace, entry: Entry) -> None:
+    def _set(self, workspace: WorkspaceFolder, entry: Entry) -> None:
         self.workspace = workspace
         self.name = entry.name
         self.version = entry.version
@@ -74,7 +75,7 @@ class Model:
         self.created_time = entry.created
 
     @classmethod
-    def _from_entry(cls, workspace: Workspace, entry: Entry) -> Model:
+    def _from_entry(cls, workspace: WorkspaceFolder, entry: Entry) -> Model:
         model = cls.__new__(cls)
         model._set(workspace, entry)
         return model
@@ -90,7 +91,7 @@ class Model:
     @classmethod
     def register(
         cls,
-        workspace: Workspace,
+        workspace: WorkspaceFolder,
         model_path: str | os.PathLike[str],
         model_name: str,
         tags: dict[str, Any] | None = None,
@@ -148,7 +149,7 @@ class Model:
 
     @staticmethod
     def list(
-        workspace: Workspace,
+        workspace: WorkspaceFolder,
         name: str | None = None,
         tags: list[Any] | None = None,
         latest: bool = False,
@@ -172,7 +173,7 @@ class Model:
 
     @staticmethod
     def get_model_path(
-        model_name: str, version: int | None = None, _workspace: Workspace | None = None
+        model_name: str, version: int | None = None, _workspace: WorkspaceFolder | None = None
     ) -> str:
         """The local path of a registered model (the file, or the folder registered).
 
@@ -203,7 +204,9 @@ class Model:
 
 
 def model_dir(
-    workspace: Workspace | str | os.PathLike[str] | None, name: str, version: int | None = None
+    workspace: WorkspaceFolder | str | os.PathLike[str] | None,
+    name: str,
+    version: int | None = None,
 ) -> Path:
     """The version folder of a registered model: what ``AZUREML_MODEL_DIR`` points to.
 
@@ -215,7 +218,7 @@ def model_dir(
     return _version_dir(ws, entry.name, entry.version)
 
 
-def _version_dir(workspace: Workspace, name: str, version: int) -> Path:
+def _version_dir(workspace: WorkspaceFolder, name: str, version: int) -> Path:
     return workspace.models_dir / name / str(version)
 
 

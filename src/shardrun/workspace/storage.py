@@ -25,15 +25,13 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from shardrun.errors import ConfigError
 from shardrun.workspace import credentials
 from shardrun.workspace.catalogue import Record
-
-if TYPE_CHECKING:
-    from shardrun.workspace.workspace import Workspace
+from shardrun.workspace.folder import WorkspaceFolder
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +178,7 @@ def clear_cache() -> None:
 
 
 def register(
-    workspace: Workspace,
+    workspace: WorkspaceFolder,
     name: str,
     kind: str,
     settings: dict[str, Any],

@@ -25,7 +25,7 @@ from typing import Any
 from shardrun.errors import ConfigError
 from shardrun.workspace import credentials, storage
 from shardrun.workspace.catalogue import Record
-from shardrun.workspace.workspace import Workspace, current
+from shardrun.workspace.folder import WorkspaceFolder, current
 
 _GLOB_CHARS = frozenset("*?[")
 _AZUREML = re.compile(r"^azureml://(?:.*/)?datastores/(?P<name>[^/]+)/paths/(?P<path>.*)$")
@@ -43,7 +43,7 @@ def is_url(path: str) -> bool:
     return "://" in path and not path.startswith("file://")
 
 
-def filesystem(url: str, workspace: Workspace | None = None) -> tuple[Any, str]:
+def filesystem(url: str, workspace: WorkspaceFolder | None = None) -> tuple[Any, str]:
     """The fsspec filesystem that reads ``url``, and the path within it.
 
     Raises:
@@ -54,7 +54,7 @@ def filesystem(url: str, workspace: Workspace | None = None) -> tuple[Any, str]:
     return fs, path
 
 
-def iter_remote(url: str, workspace: Workspace | None = None) -> Iterator[tuple[str, int]]:
+def iter_remote(url: str, workspace: WorkspaceFolder | None = None) -> Iterator[tuple[str, int]]:
     """Stream ``(url, size)`` of every file that a remote file, folder or glob names.
 
     The URLs are in ``url``'s own scheme (``azureml://`` stays ``azureml://``), so that a
@@ -79,7 +79,7 @@ def iter_remote(url: str, workspace: Workspace | None = None) -> Iterator[tuple[
         yield url, int(fs.size(root) or 0)
 
 
-def datastore_record(workspace: Workspace, name: str) -> Record:
+def datastore_record(workspace: WorkspaceFolder, name: str) -> Record:
     """The catalogue's record of datastore ``name`` (read once per process).
 
     Raises:
@@ -97,7 +97,9 @@ def datastore_record(workspace: Workspace, name: str) -> Record:
     return _records[key]
 
 
-def secret_variables(urls: Iterable[str], workspace: Workspace | None = None) -> dict[str, str]:
+def secret_variables(
+    urls: Iterable[str], workspace: WorkspaceFolder | None = None
+) -> dict[str, str]:
     """The environment variables (name -> value) that the datastores of ``urls`` read.
 
     For backends whose workers do not inherit this process's environment (Ray actors on
@@ -112,7 +114,7 @@ def secret_variables(urls: Iterable[str], workspace: Workspace | None = None) ->
     return found
 
 
-def forget(workspace: Workspace, name: str) -> None:
+def forget(workspace: WorkspaceFolder, name: str) -> None:
     """Drop the kept record of one datastore (it was registered again or removed)."""
     _records.pop((workspace.path, name), None)
 
@@ -133,7 +135,7 @@ def join(base: str, path: str) -> str:
     return f"{base.rstrip('/')}/{path}" if path else base
 
 
-def _locate(url: str, workspace: Workspace | None) -> tuple[Any, str, Callable[[str], str]]:
+def _locate(url: str, workspace: WorkspaceFolder | None) -> tuple[Any, str, Callable[[str], str]]:
     match = _AZUREML.match(url)
     if match is None:
         import fsspec

@@ -10,9 +10,10 @@ Azure's workspace is a cloud resource; shardrun's is a folder::
 
 Several processes may use one workspace at once (the catalogue is SQLite in WAL mode).
 
-Which workspace a call uses when none is given: the one activated with :func:`using`, else
-``$SHARDRUN_WORKSPACE`` (workers have it set to their run's workspace), else
-``./shardrun-workspace``.
+Which workspace a call uses when none is given: the one activated with
+:func:`~shardrun.workspace.folder.using`, else ``$SHARDRUN_WORKSPACE`` (workers have it set
+to their run's workspace), else ``./shardrun-workspace`` (see :mod:`shardrun.workspace.folder`,
+which every other workspace object stands on; this class sits above them all).
 """
 
 from __future__ import annotations
@@ -20,31 +21,28 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shardrun.errors import ConfigError
-from shardrun.workspace.catalogue import Catalogue
-
-if TYPE_CHECKING:
-    from shardrun.workspace.compute import ComputeTarget
-    from shardrun.workspace.datastores import Datastore
+from shardrun.workspace.compute import ComputeTarget
+from shardrun.workspace.datastores import Datastore, default_datastore_name
+from shardrun.workspace.folder import (
+    DEFAULT_DATASTORE,
+    DEFAULT_FOLDER,
+    ENV_VAR,
+    WorkspaceFolder,
+    current,
+    using,
+)
 
 log = logging.getLogger(__name__)
 
-ENV_VAR = "SHARDRUN_WORKSPACE"
-DEFAULT_FOLDER = "shardrun-workspace"
-DEFAULT_DATASTORE = "workspaceblobstore"
 CONFIG_FILE = "config.json"
 CONFIG_DIR = ".azureml"
 
-_active: ContextVar[Workspace | None] = ContextVar("shardrun_workspace", default=None)
 
-
-class Workspace:
+class Workspace(WorkspaceFolder):
     """A workspace folder (Azure's ``Workspace``, local-first).
 
     Get one with :meth:`create` (makes the folder if needed) or :meth:`from_config`.
@@ -58,24 +56,10 @@ class Workspace:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path).expanduser().resolve()
+        super().__init__(path)
         self.subscription_id: str | None = None
         self.resource_group: str | None = None
         self.location: str | None = None
-
-    def __repr__(self) -> str:
-        return f"Workspace({str(self.path)!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Workspace) and other.path == self.path
-
-    def __hash__(self) -> int:
-        return hash(self.path)
-
-    @property
-    def name(self) -> str:
-        """The workspace's name: its folder's name."""
-        return self.path.name
 
     @classmethod
     def create(
@@ -98,8 +82,7 @@ class Workspace:
         for folder in (workspace.runs_dir, workspace.models_dir):
             folder.mkdir(parents=True, exist_ok=True)
         workspace.catalogue.create()
-        if workspace.catalogue.get_meta("default_datastore") is None:
-            workspace._add_default_datastore()
+        default_datastore_name(workspace)
         return workspace
 
     @classmethod
@@ -169,34 +152,11 @@ class Workspace:
         target.write_text(json.dumps(data, indent=2) + "\n")
         return target
 
-    # -- folders -------------------------------------------------------------------------
-
-    @property
-    def catalogue(self) -> Catalogue:
-        """The workspace's catalogue (``catalogue.sqlite``)."""
-        return Catalogue(self.path)
-
-    @property
-    def runs_dir(self) -> Path:
-        """``<workspace>/runs``."""
-        return self.path / "runs"
-
-    @property
-    def models_dir(self) -> Path:
-        """``<workspace>/models``."""
-        return self.path / "models"
-
-    def run_dir(self, run_id: str) -> Path:
-        """The folder of one run."""
-        return self.runs_dir / run_id
-
     # -- datastores and compute ----------------------------------------------------------
 
     @property
     def datastores(self) -> dict[str, Datastore]:
         """Every registered datastore, by name (Azure's ``ws.datastores``)."""
-        from shardrun.workspace.datastores import Datastore
-
         return {d.name: d for d in Datastore.list(self)}
 
     def get_default_datastore(self) -> Datastore:
@@ -206,35 +166,17 @@ class Workspace:
         ``<workspace>/datastores/workspaceblobstore/`` unless :meth:`set_default_datastore`
         named another one.
         """
-        from shardrun.workspace.datastores import Datastore
-
-        name = self.catalogue.get_meta("default_datastore")
-        if name is None:
-            name = self._add_default_datastore()
-        return Datastore.get(self, name)
+        return Datastore.get(self, default_datastore_name(self))
 
     def set_default_datastore(self, name: str) -> None:
         """Make the registered datastore ``name`` the default one."""
-        from shardrun.workspace.datastores import Datastore
-
         Datastore.get(self, name)
         self.catalogue.set_meta("default_datastore", name)
 
     @property
     def compute_targets(self) -> dict[str, ComputeTarget]:
         """Every compute target created in this workspace, by name."""
-        from shardrun.workspace.compute import ComputeTarget
-
         return {t.name: t for t in ComputeTarget.list(self)}
-
-    def _add_default_datastore(self) -> str:
-        from shardrun.workspace.datastores import Datastore
-
-        if self.catalogue.get_record("datastores", DEFAULT_DATASTORE) is None:
-            folder = self.path / "datastores" / DEFAULT_DATASTORE
-            Datastore.register_local_directory(self, DEFAULT_DATASTORE, folder)
-        self.catalogue.set_meta("default_datastore", DEFAULT_DATASTORE)
-        return DEFAULT_DATASTORE
 
 
 def _find_config(start: Path, file_name: str) -> Path:
@@ -251,35 +193,25 @@ def _find_config(start: Path, file_name: str) -> Path:
     )
 
 
-@contextmanager
-def using(workspace: Workspace) -> Iterator[Workspace]:
-    """Make ``workspace`` the one that calls without a workspace use, inside the block.
-
-    A run's driver uses it while it lists ``azureml://`` inputs, so that datastore names
-    resolve in the run's workspace.
-    """
-    token = _active.set(workspace)
-    try:
-        yield workspace
-    finally:
-        _active.reset(token)
-
-
-def current() -> Workspace:
-    """The workspace in use: :func:`using`'s, else ``$SHARDRUN_WORKSPACE``, else the default.
-
-    Nothing is created: a folder that is not a workspace fails when its catalogue is read.
-    """
-    active = _active.get()
-    if active is not None:
-        return active
-    return Workspace(os.environ.get(ENV_VAR) or DEFAULT_FOLDER)
-
-
-def resolve_workspace(workspace: Workspace | str | os.PathLike[str] | None = None) -> Workspace:
+def resolve_workspace(
+    workspace: WorkspaceFolder | str | os.PathLike[str] | None = None,
+) -> Workspace:
     """The workspace to use, created if needed: the argument, else :func:`current`'s."""
-    if isinstance(workspace, Workspace):
+    if isinstance(workspace, WorkspaceFolder):
         return Workspace.create(workspace.path)
     if workspace is None:
         return Workspace.create(current().path)
     return Workspace.create(workspace)
+
+
+__all__ = [
+    "CONFIG_DIR",
+    "CONFIG_FILE",
+    "DEFAULT_DATASTORE",
+    "DEFAULT_FOLDER",
+    "ENV_VAR",
+    "Workspace",
+    "current",
+    "resolve_workspace",
+    "using",
+]
