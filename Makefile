@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint check-types unit chromium clean
+.PHONY: demo test lint check-types unit clean
 
 AZURITE := .cache/azurite/node_modules/azurite/package.json
 
@@ -21,6 +21,16 @@ $(STAMP)-examples: $(BIN)/python pyproject.toml
 $(STAMP)-test: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
+
+# Chromium for the dashboard's browser tests (tests/ui): Debian's package, driven by
+# Playwright (never `playwright install`, which downloads a browser). CI runs as root;
+# elsewhere apt-get runs through sudo. The unit tests need it.
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y chromium; }
+unit: chromium
 
 ## make demo: batch inference over the bundled MNIST digits with an ONNX model.
 demo: $(STAMP)-examples
@@ -40,15 +50,8 @@ check-types: $(STAMP)-test
 $(AZURITE):
 	npm install --prefix .cache/azurite azurite@3.37.0 --no-audit --no-fund
 
-# Chromium for the dashboard's browser tests: Debian's package, driven by Playwright (never
-# `playwright install`, which downloads a browser). CI runs as root; elsewhere use sudo.
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
-		$$SUDO apt-get update && $$SUDO apt-get install -y chromium; }
-
 # pytest exits 5 when it collects no test: that is not a failure of the suite.
-unit: $(STAMP)-test $(AZURITE) chromium
+unit: $(STAMP)-test $(AZURITE)
 	$(BIN)/python -m pytest; status=$$?; [ $$status -eq 5 ] && exit 0; exit $$status
 
 clean:
