@@ -22,16 +22,6 @@ $(STAMP)-test: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
-# Chromium for the dashboard's browser tests (tests/ui): Debian's package, driven by
-# Playwright (never `playwright install`, which downloads a browser). CI runs as root;
-# elsewhere apt-get runs through sudo. The unit tests need it.
-.PHONY: chromium
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
-		$$SUDO apt-get update && $$SUDO apt-get install -y chromium; }
-unit: chromium
-
 ## make demo: batch inference over the bundled MNIST digits with an ONNX model.
 demo: $(STAMP)-examples
 	$(BIN)/python examples/mnist/demo.py
@@ -56,3 +46,13 @@ unit: $(STAMP)-test $(AZURITE)
 
 clean:
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache examples/mnist/build
+
+# Chromium for the dashboard's browser tests (tests/ui): Debian's package, driven by
+# Playwright (never `playwright install`, which downloads a browser). CI runs as root;
+# elsewhere apt-get runs through sudo. The unit tests need it.
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y chromium; }
+unit: chromium
