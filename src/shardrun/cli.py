@@ -167,6 +167,49 @@ def runs(workspace: Path | None, as_json: bool, limit: int) -> None:
 @main.command()
 @click.argument("run_id")
 @workspace_option
+@click.option("--wait", default=60.0, show_default=True, help="Seconds to wait for the verdict.")
+@_user_errors
+def cancel(run_id: str, workspace: Path | None, wait: float) -> None:
+    """Stop a running run: its driver ends it as Canceled (resume continues it).
+
+    RUN_ID may be any unique prefix of the id. Exits 0 once the run is Canceled.
+    """
+    from shardrun.engine import history
+
+    run_dir = _find_run(run_id, workspace)
+    pid = history.cancel(run_dir)
+    click.echo(f"{run_dir.name}: sent SIGTERM to its driver (pid {pid})")
+    status = history.wait_final(run_dir, wait)
+    click.echo(f"{run_dir.name}: {status}")
+    sys.exit(0 if status in history.FINAL else 1)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8265, show_default=True, help="Port to listen on.")
+@workspace_option
+@click.option(
+    "--token",
+    default=None,
+    envvar="SHARDRUN_UI_TOKEN",
+    help="Token every request must carry (made and printed when --host is not loopback).",
+)
+@_user_errors
+def ui(host: str, port: int, workspace: Path | None, token: str | None) -> None:
+    """Serve the dashboard (runs, pipeline runs, /metrics); read-only. Needs shardrun[ui]."""
+    try:
+        from shardrun.ui.server import serve
+    except ImportError as e:
+        raise ConfigError(
+            f"shardrun ui needs the 'ui' extra ({e.name} is missing): pip install 'shardrun[ui]'"
+        ) from None
+    # uvicorn stops cleanly on SIGINT and SIGTERM.
+    serve(_workspace_path(workspace), host, port, token)
+
+
+@main.command()
+@click.argument("run_id")
+@workspace_option
 @click.option("--json", "as_json", is_flag=True, help="Print the raw run record (JSON).")
 @_user_errors
 def show(run_id: str, workspace: Path | None, as_json: bool) -> None:
@@ -228,46 +271,3 @@ def logs(
         prefix = tables.log_prefix(path, run_dir)
         for line in text.splitlines():
             click.echo(f"{prefix} {line}")
-
-
-@main.command()
-@click.argument("run_id")
-@workspace_option
-@click.option("--wait", default=60.0, show_default=True, help="Seconds to wait for the verdict.")
-@_user_errors
-def cancel(run_id: str, workspace: Path | None, wait: float) -> None:
-    """Stop a running run: its driver ends it as Canceled (resume continues it).
-
-    RUN_ID may be any unique prefix of the id. Exits 0 once the run is Canceled.
-    """
-    from shardrun.engine import history
-
-    run_dir = _find_run(run_id, workspace)
-    pid = history.cancel(run_dir)
-    click.echo(f"{run_dir.name}: sent SIGTERM to its driver (pid {pid})")
-    status = history.wait_final(run_dir, wait)
-    click.echo(f"{run_dir.name}: {status}")
-    sys.exit(0 if status in history.FINAL else 1)
-
-
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8265, show_default=True, help="Port to listen on.")
-@workspace_option
-@click.option(
-    "--token",
-    default=None,
-    envvar="SHARDRUN_UI_TOKEN",
-    help="Token every request must carry (made and printed when --host is not loopback).",
-)
-@_user_errors
-def ui(host: str, port: int, workspace: Path | None, token: str | None) -> None:
-    """Serve the dashboard (runs, pipeline runs, /metrics); read-only. Needs shardrun[ui]."""
-    try:
-        from shardrun.ui.server import serve
-    except ImportError as e:
-        raise ConfigError(
-            f"shardrun ui needs the 'ui' extra ({e.name} is missing): pip install 'shardrun[ui]'"
-        ) from None
-    # uvicorn stops cleanly on SIGINT and SIGTERM.
-    serve(_workspace_path(workspace), host, port, token)
