@@ -69,6 +69,25 @@ def _find_run(run_id: str, workspace: Path | None) -> Path:
     return find_run(_workspace_path(workspace), run_id)
 
 
+def _worker_logs(run_dir: Path, worker: str | None, follow: bool) -> None:
+    """``shardrun logs --worker/--follow``: print worker log files, or follow them."""
+    from shardrun.engine import history, readback
+    from shardrun.ui import tables
+
+    files = readback.worker_logs(run_dir, worker)  # an unknown --worker fails here
+    if not follow:
+        for path in files:
+            click.echo(f"--- {path}")
+            click.echo(path.read_text(errors="replace").rstrip())
+        return
+    # Listed again at every poll: workers that start later are followed too.
+    listed = partial(readback.worker_logs, run_dir, worker)
+    for path, text in readback.follow(listed, partial(history.is_over, run_dir)):
+        prefix = tables.log_prefix(path, run_dir)
+        for line in text.splitlines():
+            click.echo(f"{prefix} {line}")
+
+
 def _finish(result: Any) -> NoReturn:
     click.echo(str(result))
     click.echo(str(result.output_file or result.output_dir))
@@ -248,26 +267,15 @@ def logs(
 
     RUN_ID may be any unique prefix of the id.
     """
-    from shardrun.engine import history, readback
+    from shardrun.engine import history
     from shardrun.ui import tables
 
     run_dir = _find_run(run_id, workspace)
     history.read_record(run_dir)
-    if worker is None and not follow:
-        for path, text in tables.report_texts(run_dir, errors):
-            click.echo(f"--- {path}")
-            click.echo(text)
-        click.echo(f"--- worker logs: {run_dir / 'logs' / 'user'}")
+    if worker is not None or follow:
+        _worker_logs(run_dir, worker, follow)
         return
-    files = readback.worker_logs(run_dir, worker)  # an unknown --worker fails here
-    if not follow:
-        for path in files:
-            click.echo(f"--- {path}")
-            click.echo(path.read_text(errors="replace").rstrip())
-        return
-    # Listed again at every poll: workers that start later are followed too.
-    listed = partial(readback.worker_logs, run_dir, worker)
-    for path, text in readback.follow(listed, partial(history.is_over, run_dir)):
-        prefix = tables.log_prefix(path, run_dir)
-        for line in text.splitlines():
-            click.echo(f"{prefix} {line}")
+    for path, text in tables.report_texts(run_dir, errors):
+        click.echo(f"--- {path}")
+        click.echo(text)
+    click.echo(f"--- worker logs: {run_dir / 'logs' / 'user'}")
