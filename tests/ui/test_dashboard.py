@@ -15,6 +15,7 @@ import pytest
 
 from shardrun import Workspace
 from shardrun.pipelines.experiment import Experiment
+from shardrun.pipelines.pipeline import ParallelRunStep, Pipeline, PipelineData
 from tests.pipelines.test_pipeline import build
 from tests.test_cli import project, shardrun
 from tests.ui.conftest import dashboard, free_port, screenshot, stop_process
@@ -104,23 +105,41 @@ def test_a_pipeline_run_shows_its_steps_as_a_graph(
     tmp_path: Path, page: Any, pipeline_drivers: Path
 ) -> None:
     ws = Workspace.create(tmp_path / "ws")
-    pipeline, _ = build(ws)
+    chain, _ = build(ws)
+    prep = next(s for s in chain.steps if s.name == "prep")
+    score = next(s for s in chain.steps if s.name == "score-docs")
+    again = ParallelRunStep(
+        "score-again", score.parallel_run_config, inputs=prep.outputs, output=PipelineData("more")
+    )
+    # a diamond: prep feeds score-docs and score-again; post reads score-docs only
+    pipeline = Pipeline(ws, [*chain.steps, again])
     run = Experiment(ws, "docs").submit(pipeline)
     assert run.wait_for_completion(show_output=False, timeout_seconds=120) == "Completed"
     with dashboard(tmp_path) as ui:
         page.goto(ui.url)
+        step_row = page.locator(f"tr[data-run-id='{run.id}_score-docs'] td")
+        step_row.first.wait_for()
+        assert step_row.nth(1).text_content() == "docs"  # the step run's experiment
         page.click(f"a >> text={run.id}")
         page.wait_for_selector("#graph g.node[data-step='post']")
         nodes = page.locator("#graph g.node")
-        assert nodes.count() == 3
-        for step in ("prep", "score-docs", "post"):
+        assert nodes.count() == 4
+        for step in ("prep", "score-docs", "score-again", "post"):
             node = page.locator(f"#graph g.node[data-step='{step}']")
             assert node.get_attribute("data-status") == "Completed"
         edges = {
             (e.get_attribute("data-from"), e.get_attribute("data-to"))
             for e in page.locator("#graph line.edge").all()
         }
-        assert edges == {("prep", "score-docs"), ("score-docs", "post")}
+        assert edges == {("prep", "score-docs"), ("prep", "score-again"), ("score-docs", "post")}
+        # score-docs and score-again are drawn side by side: one column, two rows
+        boxes = {
+            step: page.locator(f"#graph g.node[data-step='{step}'] rect").bounding_box()
+            for step in ("prep", "score-docs", "score-again", "post")
+        }
+        assert boxes["score-docs"]["x"] == boxes["score-again"]["x"] > boxes["prep"]["x"]
+        assert boxes["score-docs"]["y"] != boxes["score-again"]["y"]
+        assert boxes["post"]["x"] > boxes["score-docs"]["x"]
         assert "5/5" not in page.text_content("#graph")  # 5 docs in batches of 2: 3/3
         assert "3/3" in page.text_content("g.node[data-step='score-docs']")
         screenshot(page, "pipeline-page")
