@@ -55,12 +55,13 @@ def test_a_running_job_shows_progress_advancing(tmp_path: Path, page: Any) -> No
             assert page.locator("#throughput-line").count() == 1
             assert int(page.text_content("#state-total")) == 60
             # the workers: node, PID and the resource monitor's samples
-            memory = page.locator("#workers tr.worker td:nth-child(5)")
+            memory = page.locator("#workers tr.worker td:nth-child(6)")
             until(page, lambda: any(t.endswith("MiB") for t in memory.all_text_contents()))
             rows = page.locator("#workers tr.worker")
             assert rows.count() == 2
             assert rows.nth(0).locator("td").nth(1).text_content() == "node0"
             assert int(rows.nth(0).locator("td").nth(2).text_content()) > 0
+            assert rows.nth(0).locator("td").nth(3).text_content() == "running"
             screenshot(page, "run-page")
             page.goto(ui.url)
             page.wait_for_selector("tr[data-run-id='live-run']")
@@ -92,6 +93,8 @@ def test_a_failed_mini_batch_shows_its_traceback_and_inputs(tmp_path: Path, page
         assert "item00003.txt" in page.text_content("details.failure")
         assert page.text_content("#items-failed") == "2"
         assert page.text_content("#status") == "Completed"
+        states = page.locator("#workers tr.worker td:nth-child(4)").all_text_contents()
+        assert states == ["stopped", "stopped"]
         # a log file opens from its link
         page.click("a.log-file >> text=logs/job_error.txt")
         page.wait_for_url("**/files/logs/job_error.txt")

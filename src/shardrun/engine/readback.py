@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import sqlite3
 import time
@@ -191,7 +192,11 @@ def _rows(run_dir: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[A
 
 @dataclass
 class WorkerProcess:
-    """A worker process: where it runs, its last resource sample, what it is doing."""
+    """A worker process: where it runs, its last resource sample, what it is doing.
+
+    ``state`` is ``running``, ``stopped`` (it ended normally) or ``gone`` (it died, or was
+    killed and replaced).
+    """
 
     name: str
     node: str
@@ -201,6 +206,7 @@ class WorkerProcess:
     sampled: str = ""
     current: int | None = None
     log: str = ""
+    state: str = "running"
 
 
 def worker_processes(run_dir: Path) -> list[WorkerProcess]:
@@ -214,6 +220,10 @@ def worker_processes(run_dir: Path) -> list[WorkerProcess]:
         worker = WorkerProcess(start[1], start[2], int(start[3]), log=_relative(log, run_dir))
         for index, what in _PICKED.findall(text):
             worker.current = int(index) if what == "picked" else None
+        if f"|{worker.name} stopped" in text:
+            worker.state, worker.current = "stopped", None
+        elif not _alive(worker.pid):
+            worker.state, worker.current = "gone", None
         found[worker.pid] = worker
     for row in _perf_rows(run_dir):
         try:
@@ -227,6 +237,16 @@ def worker_processes(run_dir: Path) -> list[WorkerProcess]:
         except (KeyError, ValueError):
             continue
     return sorted(found.values(), key=lambda w: (w.node, w.name))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _perf_rows(run_dir: Path) -> Iterator[dict[str, str]]:

@@ -36,6 +36,7 @@ function drawWorkers(data) {
   const stats = Object.fromEntries(data.worker_stats.map((s) => [s.worker, s]));
   const table = replace("workers", el("tr", {},
     el("th", { text: "worker" }), el("th", { text: "node" }), el("th", { class: "num", text: "PID" }),
+    el("th", { text: "state" }),
     el("th", { class: "num", text: "CPU %" }), el("th", { class: "num", text: "memory" }),
     el("th", { class: "num", text: "current mini-batch" }), el("th", { class: "num", text: "items" }),
     el("th", { class: "num", text: "items/s in run()" }), el("th", { text: "log" })));
@@ -43,6 +44,7 @@ function drawWorkers(data) {
     const s = stats[`${w.node}/${w.name}`] || {};
     table.append(el("tr", { class: "worker" },
       el("td", { text: w.name }), el("td", { text: w.node }), el("td", { class: "num", text: w.pid }),
+      el("td", { text: w.state }),
       el("td", { class: "num", text: w.cpu_percent === null ? "–" : w.cpu_percent.toFixed(0) }),
       el("td", { class: "num", text: bytes(w.rss_bytes) }),
       el("td", { class: "num", text: w.current === null ? "–" : w.current }),
