@@ -140,9 +140,9 @@ def page(browser: Any) -> Iterator[Any]:
     assert not errors, f"JavaScript errors: {errors}"
 
 
-def screenshot(page: Any, name: str) -> Path:
-    """Save a full-page screenshot as ``.cache/screenshots/<name>.png``."""
+def screenshot(page: Any, name: str, full_page: bool = True) -> Path:
+    """Save a screenshot as ``.cache/screenshots/<name>.png``."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path

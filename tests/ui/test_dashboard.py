@@ -62,7 +62,9 @@ def test_a_running_job_shows_progress_advancing(tmp_path: Path, page: Any) -> No
             assert rows.nth(0).locator("td").nth(1).text_content() == "node0"
             assert int(rows.nth(0).locator("td").nth(2).text_content()) > 0
             assert rows.nth(0).locator("td").nth(3).text_content() == "running"
-            screenshot(page, "run-page")
+            screenshot(page, "run-page-full")
+            # docs/run-page.png is this one: what fits a screen (no config with local paths)
+            screenshot(page, "run-page", full_page=False)
             page.goto(ui.url)
             page.wait_for_selector("tr[data-run-id='live-run']")
             assert "Running" in page.text_content("tr[data-run-id='live-run']")
