@@ -139,6 +139,12 @@ def test_cancel_by_prefix_ends_the_run_canceled(tmp_path: Path) -> None:
     try:
         run_dir = tmp_path / "ws/runs/long-run-1"
         wait_running(run_dir)
+        shown = cli("show", "long", "--workspace", "ws", cwd=tmp_path, columns=100).stdout
+        assert shown.splitlines()[0].split() == ["long-run-1", "Running"]
+        assert any(line.split()[:1] == ["ETA"] for line in shown.splitlines()), shown
+        (live,) = json.loads(cli("runs", "--workspace", "ws", "--json", cwd=tmp_path).stdout)
+        assert live["driver_alive"] is True
+        assert 0 < live["finished"] < live["total"] == 60
         follower = subprocess.Popen(
             [sys.executable, "-m", "shardrun", "logs", "long", "--workspace", "ws", "--follow"],
             cwd=tmp_path,
