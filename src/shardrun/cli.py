@@ -1,8 +1,9 @@
 """The ``shardrun`` command: a thin client of the Python API.
 
-``shardrun run JOB.yaml`` prints the run id on its first line and the output path on its
-last; it exits 0 when the run Completed, 1 when it Failed, 130 when it was Canceled and 2
-for a usage or config error. ``shardrun resume RUN`` behaves the same.
+``shardrun run JOB.yaml`` prints the run id on its first line (once the run exists) and the
+output path on its last; it exits 0 when the run Completed, 1 when it Failed, 130 when it
+was Canceled and 2 for a usage or config error, or a run that could not be created (one line
+on stderr, no run folder). ``shardrun resume RUN`` behaves the same.
 """
 
 from __future__ import annotations
@@ -16,18 +17,53 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
-from shardrun.errors import ConfigError, EntryScriptError, RunNotFound
+from shardrun.errors import ConfigError, EntryScriptError, RunNotFound, StorageError
 
 P = ParamSpec("P")
 R = TypeVar("R")
 EXIT_CODES = {"Completed": 0, "Failed": 1, "Canceled": 130}
 
+
+def _checked(check: Callable[[Any], Any]) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """An option callback: a value that ``check`` rejects is one line on stderr, exit 2.
+
+    (A ``click.BadParameter`` would print the whole usage block.)
+    """
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return check(value)
+        except ConfigError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(2)
+
+    return callback
+
+
+def _check_workspace(path: Path) -> Path:
+    if path.exists() and not path.is_dir():
+        raise ConfigError(
+            f"--workspace must be a folder (made if missing); got {str(path)!r}, a file"
+        )
+    return path
+
+
+def _check_run_id(run_id: str) -> str:
+    from shardrun.config.step_rules import validate_run_id
+
+    return validate_run_id(run_id)
+
+
 workspace_option = click.option(
     "--workspace",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=None,
+    callback=_checked(_check_workspace),
     help="Workspace folder (default: $SHARDRUN_WORKSPACE, else ./shardrun-workspace).",
 )
+run_id_argument = click.argument("run_id", callback=_checked(_check_run_id))
 
 
 def _user_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -37,7 +73,7 @@ def _user_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except (ConfigError, EntryScriptError, RunNotFound) as e:
+        except (ConfigError, EntryScriptError, RunNotFound, StorageError) as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
@@ -88,6 +124,10 @@ def _worker_logs(run_dir: Path, worker: str | None, follow: bool) -> None:
             click.echo(f"{prefix} {line}")
 
 
+def _announce(run_id: str) -> None:
+    click.echo(run_id)
+
+
 def _finish(result: Any) -> NoReturn:
     click.echo(str(result))
     click.echo(str(result.output_file or result.output_dir))
@@ -102,9 +142,14 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("job", type=click.Path(path_type=Path))
 @workspace_option
-@click.option("--run-id", default=None, help="Name of the new run (default: generated).")
+@click.option(
+    "--run-id",
+    default=None,
+    callback=_checked(_check_run_id),
+    help="Name of the new run (default: generated): letters, digits, '_', '-' and '.'.",
+)
 @click.option(
     "--set",
     "overrides",
@@ -125,32 +170,35 @@ def run(
     from shardrun.config.jobspec import load_job
     from shardrun.data.factory import Dataset
     from shardrun.engine.runs import new_run_id, run_parallel
+    from shardrun.workspace.workspace import Workspace, current, using
 
-    spec = load_job(job, overrides)
-    run_id = run_id or new_run_id(spec.config, spec.name)
-    click.echo(run_id)
-    # A v2 ``mltable`` input is tabular (an MLTable file, or CSV/Parquet/JSONL by extension);
-    # ``uri_folder`` and ``uri_file`` inputs are files.
-    if spec.input_type == "mltable":
-        dataset = Dataset.Tabular.from_mltable(list(spec.inputs))
-    else:
-        dataset = Dataset.File.from_files(list(spec.inputs))
-    inputs = dataset.as_named_input(spec.input_name)
+    # Every lookup (azureml:// inputs, registered names) uses --workspace, not just the run.
+    with using(Workspace(workspace) if workspace is not None else current()) as ws:
+        spec = load_job(job, overrides)
+        run_id = run_id or new_run_id(spec.config, spec.name)
+        # A v2 ``mltable`` input is tabular (an MLTable file, or CSV/Parquet/JSONL by
+        # extension); ``uri_folder`` and ``uri_file`` inputs are files.
+        if spec.input_type == "mltable":
+            dataset = Dataset.Tabular.from_mltable(list(spec.inputs))
+        else:
+            dataset = Dataset.File.from_files(list(spec.inputs))
+        inputs = dataset.as_named_input(spec.input_name)
     _cancel_on_sigterm()
     result = run_parallel(
         spec.config,
         inputs,
         spec.output,
-        workspace=workspace,
+        workspace=ws.path,
         run_id=run_id,
         arguments=list(spec.arguments),
         show_progress=progress,
+        on_start=_announce,
     )
     _finish(result)
 
 
 @main.command()
-@click.argument("run_id")
+@run_id_argument
 @workspace_option
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 @_user_errors
@@ -159,9 +207,8 @@ def resume(run_id: str, workspace: Path | None, progress: bool) -> None:
     from shardrun.engine.runs import resume as resume_run
 
     run_id = _find_run(run_id, workspace).name
-    click.echo(run_id)
     _cancel_on_sigterm()
-    _finish(resume_run(run_id, workspace=workspace, show_progress=progress))
+    _finish(resume_run(run_id, workspace=workspace, show_progress=progress, on_start=_announce))
 
 
 @main.command()
@@ -184,7 +231,7 @@ def runs(workspace: Path | None, as_json: bool, limit: int) -> None:
 
 
 @main.command()
-@click.argument("run_id")
+@run_id_argument
 @workspace_option
 @click.option("--wait", default=60.0, show_default=True, help="Seconds to wait for the verdict.")
 @_user_errors
@@ -227,7 +274,7 @@ def ui(host: str, port: int, workspace: Path | None, token: str | None) -> None:
 
 
 @main.command()
-@click.argument("run_id")
+@run_id_argument
 @workspace_option
 @click.option("--json", "as_json", is_flag=True, help="Print the raw run record (JSON).")
 @_user_errors
@@ -238,11 +285,11 @@ def show(run_id: str, workspace: Path | None, as_json: bool) -> None:
     """
     from rich.console import Console
 
-    from shardrun.engine.history import read_record
+    from shardrun.engine.history import inspect_run
     from shardrun.ui import tables
 
     run_dir = _find_run(run_id, workspace)
-    record = read_record(run_dir)
+    record = inspect_run(run_dir)
     if as_json:
         click.echo(tables.show_json(run_dir, record))
     else:
@@ -250,7 +297,7 @@ def show(run_id: str, workspace: Path | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("run_id")
+@run_id_argument
 @workspace_option
 @click.option("--errors", is_flag=True, help="Also print logs/job_error.txt.")
 @click.option(

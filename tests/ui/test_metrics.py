@@ -14,7 +14,7 @@ from tests.ui.conftest import dashboard, get
 
 def test_metrics_parse_and_match_the_runs(tmp_path: Path) -> None:
     job = project(tmp_path, ["ok", "raise", "ok", "ok", "ok", "ok", "ok"])
-    done = shardrun("run", str(job), "--workspace", "ws", "--run-id", 'odd"id', cwd=tmp_path)
+    done = shardrun("run", str(job), "--workspace", "ws", "--run-id", "odd.id-1", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     with dashboard(tmp_path) as ui:
         response = get(ui.port, "/metrics")
@@ -29,7 +29,7 @@ def test_metrics_parse_and_match_the_runs(tmp_path: Path) -> None:
         for family in families
         for s in family.samples
     }
-    run = ("run_id", 'odd"id')
+    run = ("run_id", "odd.id-1")
     assert types["shardrun_items_succeeded"] == "counter"
     assert types["shardrun_mini_batches"] == "gauge"
     assert samples[("shardrun_items_succeeded_total", (run,))] == 4

@@ -17,28 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from shardrun.engine import readback
+from shardrun.engine.record import DRIVER_LOCK, LIVE_STATUSES, RUN_RECORD
+from shardrun.engine.record import GONE_STATUS as GONE_STATUS
+from shardrun.engine.record import inspect_run as inspect_run  # what `show --json` prints
+from shardrun.engine.record import read_record as read_record
 from shardrun.errors import ConfigError, RunNotFound
 
-RUN_RECORD = "run.json"
-DRIVER_LOCK = "driver.lock"
 FINAL = ("Completed", "Failed", "Canceled")
 
 
 def runs_dir(workspace: Path) -> Path:
     """``<workspace>/runs``."""
     return workspace / "runs"
-
-
-def read_record(run_dir: Path) -> dict[str, Any]:
-    """A run's ``run.json``.
-
-    Raises:
-        RunNotFound: The folder holds no run record.
-    """
-    try:
-        return dict(json.loads((run_dir / RUN_RECORD).read_text()))
-    except (FileNotFoundError, NotADirectoryError):
-        raise RunNotFound(f"no run {run_dir.name!r} in {run_dir.parent.parent}") from None
 
 
 def list_records(workspace: Path) -> list[dict[str, Any]]:
@@ -214,14 +204,23 @@ class RunSummary:
 def summarise(
     run_dir: Path, record: dict[str, Any] | None = None, experiment: str = ""
 ) -> RunSummary:
-    """The summary of one run; counts come from the ledger while it runs."""
+    """The summary of one run; counts come from the ledger while it runs.
+
+    A run whose record says it is live but that no process drives reads ``NotResponding``
+    (as :func:`shardrun.engine.record.inspect_run` shows it).
+    """
     record = record if record is not None else read_record(run_dir)
     status = str(record.get("status", "NotStarted"))
-    alive = status not in FINAL and driver_pid(run_dir) is not None
-    counts = record.get("counts") or {}
-    if status not in FINAL or not counts:
+    alive = status in LIVE_STATUSES and driver_pid(run_dir) is not None
+    counts = dict(record.get("counts") or {})
+    if status in LIVE_STATUSES or not counts:
         live = readback.counts(run_dir)
-        counts = live.__dict__ if live is not None else counts
+        counts = dict(live.__dict__) if live is not None else counts
+    if status in LIVE_STATUSES and not alive:
+        # Nobody drives it (its driver was killed): nothing runs, whatever the ledger says.
+        status = GONE_STATUS
+        counts["pending"] = int(counts.get("pending", 0)) + int(counts.get("running", 0))
+        counts["running"] = 0
     started = record.get("started")
     ended = record.get("ended") if status in FINAL else None
     now = time.time()

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from shardrun.engine.backends.base import Backend
-from shardrun.engine.ledger import Counts, Ledger, Outcome
+from shardrun.engine.ledger import Counts, Ledger, Outcome, attempt_error
 from shardrun.engine.messages import (
     BatchResult,
     ErrorInfo,
@@ -388,8 +388,8 @@ class Scheduler:
         attempt = self.ledger.first_error()
         if attempt is not None and attempt.error is not None:
             return _describe(attempt.error)
-        errors = (o.result.error for o in self._outcomes if o.result.error is not None)
-        first = next(errors, None)
+        errors = (attempt_error(o.result) for o in self._outcomes)
+        first = next((e for e in errors if e is not None), None)
         return _describe(first) if first else "none recorded"
 
 

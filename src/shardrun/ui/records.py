@@ -1,7 +1,7 @@
 """What the dashboard reads from a workspace, and the one rule for paths in requests.
 
-Everything here reads files; nothing writes (a pipeline run whose driver died is shown as
-the record says, with ``driver_alive`` false, not marked Failed as ``PipelineRun`` does).
+Everything here reads files; nothing writes (a pipeline run whose driver died reads
+``NotResponding``, as a run does; it is not marked Failed as ``PipelineRun`` does).
 """
 
 from __future__ import annotations
@@ -70,6 +70,15 @@ def _alive(pid: object) -> bool:
     return True
 
 
+def _driven(record: dict[str, Any]) -> dict[str, Any]:
+    """Add ``driver_alive``; a live record whose driver died reads ``NotResponding``."""
+    record["driver_alive"] = _alive(record.get("pid"))
+    live = record.get("status") in ("NotStarted", "Running") and "pid" in record
+    if live and not record["driver_alive"]:
+        record["status"] = history.GONE_STATUS
+    return record
+
+
 def pipeline_runs(workspace: Path) -> list[dict[str, Any]]:
     """Every pipeline run's record, newest first, with ``experiment`` and ``driver_alive``."""
     found = []
@@ -79,8 +88,7 @@ def pipeline_runs(workspace: Path) -> list[dict[str, Any]]:
         except (OSError, ValueError):
             continue
         record.setdefault("experiment", path.parent.parent.name)
-        record["driver_alive"] = _alive(record.get("pid"))
-        found.append(record)
+        found.append(_driven(record))
     return sorted(found, key=lambda r: -float(r.get("created", 0)))
 
 
@@ -90,8 +98,7 @@ def pipeline_run(workspace: Path, experiment: str, run_id: str) -> dict[str, Any
     Steps recorded before ``after`` existed are drawn as a chain in their run order.
     """
     folder = inside(workspace / "experiments", experiment, run_id)
-    record = dict(json.loads((folder / "run.json").read_text()))
-    record["driver_alive"] = _alive(record.get("pid"))
+    record = _driven(dict(json.loads((folder / "run.json").read_text())))
     previous: list[str] = []
     for step in record.get("steps", []):
         step.setdefault("after", previous)

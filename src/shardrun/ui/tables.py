@@ -17,14 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shardrun.engine import history, readback
-from shardrun.engine.history import FINAL, RunSummary
-
-
-def status_text(run: RunSummary) -> str:
-    """The status, saying so when a run that is not over has no driver any more."""
-    if run.status not in FINAL and not run.driver_alive and run.status == "Running":
-        return "Running (driver gone)"
-    return run.status
+from shardrun.engine.history import RunSummary
 
 
 def duration_text(seconds: float) -> str:
@@ -65,7 +58,7 @@ def print_runs(runs: Iterable[RunSummary], console: Console) -> None:
         {
             "run": run.run_id,
             "experiment": run.experiment,
-            "status": status_text(run),
+            "status": run.status,
             "progress": progress_text(run),
             "items/s": f"{run.items_per_second:,.1f}",
             "failed": str(run.failed_items),
@@ -110,7 +103,7 @@ def print_show(run_dir: Path, record: dict[str, Any], console: Console) -> None:
     """``shardrun show``: one screen about one run."""
     workspace = Path(str(record.get("workspace") or run_dir.parent.parent))
     run = history.summarise(run_dir, record, history.experiments(workspace).get(run_dir.name, ""))
-    console.print(f"[bold]{run.run_id}[/]  {status_text(run)}", highlight=False)
+    console.print(f"[bold]{run.run_id}[/]  {run.status}", highlight=False)
     lines = [
         ("experiment", run.experiment or "-"),
         ("mini-batches", _batches(run)),

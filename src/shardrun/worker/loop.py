@@ -30,6 +30,7 @@ from shardrun.engine.messages import (
 )
 from shardrun.errors import EntryScriptError
 from shardrun.worker import entry_script, readers, results
+from shardrun.workspace import credentials
 
 _LOG_FORMAT = "%(asctime)s|%(levelname)s|%(name)s|%(message)s"
 
@@ -96,6 +97,7 @@ class Worker:
         self._log.setLevel(logging.INFO)
         self._log.addHandler(_file_handler(paths["sys"]))
         self._log.propagate = False
+        credentials.redact_logs()  # DEBUG logs of storage clients print key ids
 
     def prepare_environment(self) -> None:
         """Set ``sys.argv``, ``sys.path`` and the environment the entry script expects."""

@@ -50,9 +50,8 @@ function bytes(n) {
   return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
 }
 
-function statusCell(status, alive) {
-  const text = status === "Running" && alive === false ? "Running (driver gone)" : status;
-  return el("span", { class: `status ${status}`, text });
+function statusCell(status) {
+  return el("span", { class: `status ${status}`, text: status });
 }
 
 function replace(id, ...children) {

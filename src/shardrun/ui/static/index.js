@@ -22,7 +22,7 @@ async function load() {
     const done = p.steps.filter((s) => s.status === "Completed").length;
     pipelines.append(el("tr", {},
       el("td", {}, el("a", { href }, p.run_id)), el("td", { text: p.experiment }),
-      el("td", {}, statusCell(p.status, p.driver_alive)),
+      el("td", {}, statusCell(p.status)),
       el("td", { text: `${done}/${p.steps.length}` }), el("td", { text: when(p.created) })));
   }
   const runs = replace("runs", el("tr", {},
@@ -33,7 +33,7 @@ async function load() {
   for (const r of data.runs) {
     runs.append(el("tr", { "data-run-id": r.run_id },
       el("td", {}, runLink(r.run_id)), el("td", { text: r.experiment }),
-      el("td", {}, statusCell(r.status, r.driver_alive)),
+      el("td", {}, statusCell(r.status)),
       el("td", { style: "min-width:140px" }, progressBar(r),
         el("span", { class: "small muted" }, `${r.finished}/${r.total}`)),
       el("td", { class: "num", text: r.items_per_second.toFixed(1) }),

@@ -56,7 +56,7 @@ async function load() {
   const data = await getJSON(`/api/pipelines/${encodeURIComponent(EXPERIMENT)}/${encodeURIComponent(PIPELINE_RUN)}`);
   document.title = `${data.run_id} · shardrun`;
   replace("run-id", data.run_id);
-  replace("status", statusCell(data.status, data.driver_alive));
+  replace("status", statusCell(data.status));
   replace("reason", data.reason || "");
   replace("experiment", data.experiment);
   replace("created", when(data.created));

@@ -91,7 +91,7 @@ async function load() {
   const s = data.summary;
   document.title = `${s.run_id} · shardrun`;
   replace("run-id", s.run_id);
-  replace("status", statusCell(s.status, s.driver_alive));
+  replace("status", statusCell(s.status));
   replace("reason", s.reason);
   const total = s.total || 1;
   replace("progress-bar",
