@@ -174,3 +174,24 @@ def test_cancel_by_prefix_ends_the_run_canceled(tmp_path: Path) -> None:
         if driver.poll() is None:
             driver.send_signal(signal.SIGKILL)
         stop(driver)
+
+
+@pytest.mark.slow
+def test_a_run_whose_driver_was_killed_reads_not_responding(tmp_path: Path) -> None:
+    driver = start_run(tmp_path, "killed", ["sleep 0.3"] * 30)
+    try:
+        wait_running(tmp_path / "ws/runs/killed")
+        driver.send_signal(signal.SIGKILL)
+        driver.communicate(timeout=30)
+    finally:
+        stop(driver)
+    (run,) = json.loads(cli("runs", "--workspace", "ws", "--json", cwd=tmp_path).stdout)
+    assert (run["status"], run["driver_alive"], run["running"]) == ("NotResponding", False, 0)
+    assert run["pending"] + run["done"] == 30
+    assert run["eta_seconds"] is None
+    table = cli("runs", "--workspace", "ws", cwd=tmp_path).stdout
+    assert "killed  NotResponding" in table
+    cancel = cli("cancel", "kill", "--workspace", "ws", cwd=tmp_path)
+    assert cancel.returncode == 2
+    assert "has no driver any more (NotResponding)" in cancel.stderr
+    assert "`shardrun resume killed` continues it" in cancel.stderr

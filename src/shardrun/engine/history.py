@@ -135,6 +135,11 @@ def cancel(run_dir: Path) -> int:
     """
     pid = driver_pid(run_dir)
     status = read_record(run_dir).get("status")
+    if pid is None and status in LIVE_STATUSES:
+        raise ConfigError(
+            f"run {run_dir.name!r} has no driver any more ({GONE_STATUS}); nothing to cancel; "
+            f"`shardrun resume {run_dir.name}` continues it"
+        )
     if pid is None:
         raise ConfigError(
             f"run {run_dir.name!r} is not running (status {status}); nothing to cancel"
