@@ -158,6 +158,11 @@ def main() -> None:
     help="Override a job key, e.g. --set mini_batch_size=20 --set retry_settings.timeout=30.",
 )
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.option(
+    "--strict-environment",
+    is_flag=True,
+    help="A package pinned at another version than installed is an error, not a warning.",
+)
 @_user_errors
 def run(
     job: Path,
@@ -165,13 +170,17 @@ def run(
     run_id: str | None,
     overrides: tuple[str, ...],
     progress: bool,
+    strict_environment: bool,
 ) -> None:
-    """Run the parallel job described by JOB (a YAML file)."""
+    """Run the job described by JOB: a parallel job, or a pipeline job (type: pipeline)."""
     from shardrun.config.jobspec import load_job
     from shardrun.data.factory import Dataset
     from shardrun.engine.runs import new_run_id, run_parallel
+    from shardrun.pipelines.yaml_job import is_pipeline_file
     from shardrun.workspace.workspace import Workspace, current, using
 
+    if is_pipeline_file(job):
+        _run_pipeline_job(job, workspace, overrides, progress, strict_environment)
     # Every lookup (azureml:// inputs, registered names) uses --workspace, not just the run.
     with using(Workspace(workspace) if workspace is not None else current()) as ws:
         spec = load_job(job, overrides)
@@ -195,6 +204,29 @@ def run(
         on_start=_announce,
     )
     _finish(result)
+
+
+def _run_pipeline_job(
+    job: Path, workspace: Path | None, overrides: tuple[str, ...], progress: bool, strict: bool
+) -> NoReturn:
+    """Submit a ``type: pipeline`` job file and wait: run id first, outputs last."""
+    from shardrun.pipelines.yaml_job import load_pipeline_job
+    from shardrun.workspace.workspace import resolve_workspace
+
+    ws = resolve_workspace(workspace)
+    loaded = load_pipeline_job(job, ws, overrides, strict_environment=strict)
+    pipeline_run = loaded.submit()
+    click.echo(pipeline_run.id)
+    _cancel_on_sigterm()
+    try:
+        status = pipeline_run.wait_for_completion(show_output=progress, raise_on_error=False)
+    except KeyboardInterrupt:
+        pipeline_run.cancel()
+        status = "Canceled"
+    reason = pipeline_run.get_details().get("reason") or ""
+    click.echo(f"{status}: pipeline {pipeline_run.id} {reason}".rstrip())
+    click.echo(" ".join(loaded.outputs.values()) or str(ws.path))
+    sys.exit(EXIT_CODES.get(status, 1))
 
 
 @main.command()
@@ -326,3 +358,22 @@ def logs(
         click.echo(f"--- {path}")
         click.echo(text)
     click.echo(f"--- worker logs: {run_dir / 'logs' / 'user'}")
+
+
+@main.command()
+def doctor() -> None:
+    """Say which implementation answers each azureml.* import: Azure's or shardrun's."""
+    import _shardrun_azureml as fallback
+
+    if fallback.active():
+        click.echo("azureml fallback: active (shardrun_azureml.pth); installed Azure packages win")
+    else:
+        click.echo(
+            "azureml fallback: not active in this Python (shardrun_azureml.pth missing; "
+            "reinstall shardrun); entry scripts in shardrun workers still get it"
+        )
+        fallback.install()
+    for name in fallback.MODULES:
+        provider, where = fallback.which(name)
+        label = {"shardrun": "shardrun", "azure": "Azure ML", "missing": "missing"}[provider]
+        click.echo(f"{name:42} {label:9} {where}")

@@ -456,3 +456,21 @@ def test_a_huge_error_message_is_shortened_except_in_job_error(
         result.run_dir / "logs/sys/job_report/processed_mini-batches.csv"
     ).stat().st_size < 5_000
     assert "x" * 5_000_000 in (result.run_dir / "logs/job_error.txt").read_text()
+
+
+@pytest.mark.parametrize(("error_threshold", "status"), [(-1, "Completed"), (100, "Failed")])
+def test_empty_returns_are_failed_mini_batches_only_when_items_count(
+    inputs: MakeInputs, tmp_path: Path, error_threshold: int, status: str
+) -> None:
+    """Azure's 1a: run() returns [] everywhere, error_threshold -1, mini_batch_error_threshold 5."""
+    result = start(
+        inputs(["skip"] * 6),
+        tmp_path,
+        output_action="summary_only",
+        error_threshold=error_threshold,
+        allowed_failed_count=5,
+    )
+    assert result.status == status, result.reason
+    assert result.failed_items == 6
+    if status == "Failed":
+        assert "6 failed mini-batches exceed allowed_failed_count=5" in result.reason

@@ -149,7 +149,9 @@ def to_pandas(table: Any) -> Any:
     pyarrow's default turns an integer column into ``float64`` (and a boolean one into
     ``object``) only in the mini-batches that happen to hold a missing value; here they are
     pandas' nullable ``Int64`` and ``boolean`` throughout. Strings are pandas' ``str``,
-    timestamps ``datetime64``, floats ``float64``.
+    timestamps ``datetime64``, floats ``float64``. Dates (a CSV column such as
+    ``WeekStarting`` of ``1990-06-14``) are ``datetime64`` too, as Azure infers them, not
+    Python ``date`` objects.
     """
     import pandas as pd
     import pyarrow as pa
@@ -165,4 +167,4 @@ def to_pandas(table: Any) -> Any:
         pa.uint64(): pd.UInt64Dtype(),
         pa.bool_(): pd.BooleanDtype(),
     }
-    return table.to_pandas(types_mapper=nullable.get)
+    return table.to_pandas(types_mapper=nullable.get, date_as_object=False)

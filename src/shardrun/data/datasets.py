@@ -31,6 +31,7 @@ from shardrun.data.datapaths import (
 from shardrun.data.listing import iter_files, sorted_unique
 from shardrun.data.pathkeys import compile_format
 from shardrun.data.registration import Registration
+from shardrun.data.splits import plan_keys
 from shardrun.data.windows import Window, count_of
 from shardrun.errors import ConfigError
 from shardrun.workspace.workspace import Workspace, using
@@ -50,6 +51,8 @@ class AbstractDataset:
     """
 
     kind: ClassVar[str] = ""
+    #: The files, folders, globs or URLs it reads (every built-in kind has them).
+    paths: tuple[str, ...] = ()
     #: kind -> the class of that kind, for every subclass defined so far.
     kinds: ClassVar[dict[str, type[AbstractDataset]]] = {}
     name: str | None = None
@@ -125,6 +128,37 @@ class AbstractDataset:
     def _resolving(self) -> AbstractContextManager[Any]:
         """Inside the block, ``azureml://`` paths resolve in this dataset's workspace."""
         return nullcontext() if self._workspace is None else using(self._workspace)
+
+    @property
+    def partition_keys(self) -> list[str]:
+        """The dataset's partition keys, as Azure returns them (a list; empty if none).
+
+        The keys of ``partition_format`` (``{user}/{season}/...``); a TabularDataset also
+        has the keys :meth:`partition_by` declared.
+        """
+        fmt: str | None = getattr(self, "partition_format", None)
+        return list(compile_format(fmt).keys) if fmt else []
+
+    def get_partition_key_values(
+        self, partition_keys: Sequence[str] | None = None
+    ) -> list[dict[str, str]]:
+        """The distinct values of ``partition_keys`` (default: all keys), one dict each.
+
+        Lists the files (not their contents): the values come from the paths.
+
+        Raises:
+            ConfigError: A key is not a partition key of this dataset.
+        """
+        keys = list(partition_keys) if partition_keys is not None else self.partition_keys
+        unknown = sorted(set(keys) - set(self.partition_keys))
+        if unknown or not keys:
+            raise ConfigError(
+                f"partition_keys {unknown or keys} are not partition keys of this dataset; "
+                f"its keys: {self.partition_keys}",
+                "partition_keys",
+            )
+        with self._resolving():
+            return [dict(batch.partition_key_value) for batch in plan_keys(self, keys, "")]
 
     def register(
         self,

@@ -8,9 +8,12 @@ Two spellings are understood:
 * a folder (or the file itself) with an ``MLTable`` file, Azure ML's YAML description of
   tabular data: ``paths`` (``file``, ``folder`` or ``pattern``, relative to the folder)
   and ``transformations``: one of ``read_delimited``, ``read_parquet``,
-  ``read_json_lines``, plus optionally ``extract_columns_from_partition_format`` and
-  ``convert_column_types``. Other transformations (``take``, ``filter``, …) raise a
-  :class:`~shardrun.errors.ConfigError` rather than being ignored.
+  ``read_json_lines``, plus optionally ``extract_columns_from_partition_format``,
+  ``convert_column_types``, ``take``, ``skip``, ``keep_columns`` and ``drop_columns``.
+  Other transformations (``filter``, …) raise a :class:`~shardrun.errors.ConfigError`
+  naming them rather than being ignored. Without a read step (what Azure's
+  ``dump_mltable.py`` writes: ``paths`` of ``file:``/``folder:`` entries only) the input
+  is files: a FileDataset.
 * data files, folders or globs without an ``MLTable`` file: the format comes from the file
   extension (``.csv``, ``.tsv``, ``.psv``, ``.txt``, ``.parquet``, ``.pq``, ``.jsonl``,
   ``.ndjson``, ``.json``), of the path or of the first file of a folder.
@@ -60,11 +63,14 @@ _READERS = {
 
 @dataclass(frozen=True)
 class Recipe:
-    """A tabular dataset to build: ``Dataset.Tabular.from_<reader>(paths, **options)``."""
+    """A dataset to build: ``Dataset.Tabular.from_<reader>(paths, **options)`` (or, for
+    ``reader="files"``, ``Dataset.File.from_files(paths)``), then each of ``steps``
+    (``take``, ``skip``, ``keep_columns``, ``drop_columns``) applied in order."""
 
-    reader: Literal["delimited_files", "parquet_files", "json_lines_files"]
+    reader: Literal["delimited_files", "parquet_files", "json_lines_files", "files"]
     paths: list[str]
     options: dict[str, Any] = field(default_factory=dict)
+    steps: tuple[tuple[str, Any], ...] = ()
 
 
 def describe(path: Any) -> Recipe:
@@ -115,6 +121,7 @@ def _from_file(path: str) -> Recipe:
     reader: str | None = None
     options: dict[str, Any] = {}
     extra: dict[str, Any] = {}
+    windows: list[tuple[str, Any]] = []
     for step in spec.get("transformations") or []:
         name, settings = _step(step, path)
         if name in _READERS:
@@ -136,17 +143,23 @@ def _from_file(path: str) -> Recipe:
             extra["partition_format"] = fmt
         elif name == "convert_column_types":
             extra["set_column_types"] = _column_types(settings, path)
+        elif name in ("take", "skip", "keep_columns", "drop_columns"):
+            windows.append((name, settings))
         else:
             raise ConfigError(
                 f"MLTable file {path}: transformation {name!r} is not supported; supported: "
                 f"{sorted(_READERS)}, extract_columns_from_partition_format, "
-                "convert_column_types"
+                "convert_column_types, take, skip, keep_columns, drop_columns"
             )
     if reader is None:
-        raise ConfigError(
-            f"MLTable file {path} has no read_delimited, read_parquet or read_json_lines step"
-        )
-    return _build(reader, data, options, extra, path)
+        if extra or windows:
+            raise ConfigError(
+                f"MLTable file {path} transforms its data but has no read_delimited, "
+                "read_parquet or read_json_lines step"
+            )
+        return Recipe("files", data)
+    recipe = _build(reader, data, options, extra, path)
+    return Recipe(recipe.reader, recipe.paths, recipe.options, tuple(windows))
 
 
 def _build(

@@ -22,7 +22,9 @@ Where shardrun does better than Azure:
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from typing import Any, Literal, cast
 
 from shardrun.data.columns import stored_type, to_pandas
@@ -35,6 +37,7 @@ from shardrun.data.repartition import target_url, write_partitioned
 from shardrun.data.schemas import sample_types
 from shardrun.data.windows import Window, plan_table
 from shardrun.errors import ConfigError
+from shardrun.workspace.workspace import using
 
 FORMATS = ("csv", "jsonl", "parquet")
 TableFormat = Literal["csv", "jsonl", "parquet"]
@@ -80,6 +83,8 @@ class TabularDataset(AbstractDataset):
         partition_format: str | None = None,
         partition_keys: Sequence[str] = (),
         name: str | None = None,
+        kept_columns: Sequence[str] | None = None,
+        dropped_columns: Sequence[str] = (),
     ) -> None:
         if format not in FORMATS:
             raise ConfigError(f"format must be one of {', '.join(FORMATS)}; got {format!r}")
@@ -103,11 +108,18 @@ class TabularDataset(AbstractDataset):
         self.column_types = {str(k): str(v) for k, v in (column_types or {}).items()}
         self.include_path = bool(include_path)
         self.partition_format = partition_format
-        self.partition_keys = tuple(partition_keys)
+        self._partition_keys = tuple(partition_keys)
         self.name = name
+        self.kept_columns = None if kept_columns is None else [str(c) for c in kept_columns]
+        self.dropped_columns = [str(c) for c in dropped_columns]
 
     def __repr__(self) -> str:
         return f"TabularDataset(format={self.format!r}, paths={list(self.paths)!r})"
+
+    @property
+    def partition_keys(self) -> list[str]:
+        """Keys declared by :meth:`partition_by`, else those of ``partition_format`` (a list)."""
+        return list(self._partition_keys) or super().partition_keys
 
     # -- what a run needs ----------------------------------------------------------------
 
@@ -134,7 +146,9 @@ class TabularDataset(AbstractDataset):
             "column_types": dict(self.column_types),
             "include_path": self.include_path,
             "partition_format": self.partition_format,
-            "partition_keys": list(self.partition_keys),
+            "partition_keys": list(self._partition_keys),
+            "kept_columns": self.kept_columns,
+            "dropped_columns": list(self.dropped_columns),
             **self.window.to_spec(),
         }
 
@@ -149,6 +163,16 @@ class TabularDataset(AbstractDataset):
 
     def _copy(self, **changes: Any) -> TabularDataset:
         return TabularDataset.from_spec({**self.to_spec(), **changes})
+
+    def keep_columns(self, columns: Sequence[str] | str) -> TabularDataset:
+        """Azure's ``keep_columns``: a dataset with only ``columns`` (lazy, like take)."""
+        names = [columns] if isinstance(columns, str) else list(columns)
+        return self._copy(kept_columns=names, dropped_columns=[])
+
+    def drop_columns(self, columns: Sequence[str] | str) -> TabularDataset:
+        """Azure's ``drop_columns``: a dataset without ``columns`` (lazy, like take)."""
+        names = [columns] if isinstance(columns, str) else list(columns)
+        return self._copy(dropped_columns=[*self.dropped_columns, *names])
 
     # -- reading -------------------------------------------------------------------------
 
@@ -197,9 +221,11 @@ class TabularDataset(AbstractDataset):
           The dataset is returned with the keys declared; a run then checks that
           ``partition_keys`` are among them.
         * ``target`` given (Azure's behaviour): the records are read piece by piece and
-          written under ``target`` (a local folder or an fsspec URL; it must not hold
-          data yet) as Parquet files in Hive folders, one per key combination. The
-          returned dataset reads that copy; key columns keep their types.
+          written under a new sub-folder of ``target`` (a local folder, an fsspec URL, a
+          DataPath or ``(datastore, path)``) as Parquet files in Hive folders, one per key
+          combination. The returned dataset reads that copy; key columns keep their
+          types. With ``name`` and a datastore target, it is registered under ``name``
+          (a new version each call), as Azure does.
 
         Args:
             partition_keys: Column names (a list, or one name).
@@ -222,14 +248,19 @@ class TabularDataset(AbstractDataset):
                 raise ConfigError("partition_as_file_dataset=True needs a target to write to")
             self._check_path_keys(keys)
             return self._copy(partition_keys=keys, name=name or self.name)
-        url = target_url(target)
-        with self._resolving():
+        # As Azure: a fresh sub-folder per call, so that the same target can be used again.
+        url = f"{target_url(target).rstrip('/')}/{uuid.uuid4().hex}"
+        workspace = self._workspace or workspace_of(target)
+        with using(workspace) if workspace is not None else nullcontext():
             types = write_partitioned(self._tables(), url, keys, repr(self))
-        if partition_as_file_dataset:
-            dataset: AbstractDataset = FileDataset([url])
-        else:
-            dataset = build(url, "parquet", True, types, False, partition_keys=keys)
+            if partition_as_file_dataset:
+                dataset: AbstractDataset = FileDataset([url])
+            else:
+                dataset = build(url, "parquet", True, types, False, partition_keys=keys)
+        dataset._workspace = workspace
         dataset.name = name
+        if name is not None and workspace is not None:
+            dataset = dataset.register(workspace, name, create_new_version=True)
         return dataset
 
     def _check_path_keys(self, keys: list[str]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
+from shardrun.data.datasets import FileDataset
 from shardrun.data.formats import header_flag
 from shardrun.data.mltable import describe
 from shardrun.data.tables import PathArg, TabularDataset, build
@@ -158,15 +159,22 @@ class TabularFactory:
         )
 
     @staticmethod
-    def from_mltable(path: PathArg) -> TabularDataset:
+    def from_mltable(path: PathArg) -> TabularDataset | FileDataset:
         """A v2 ``mltable`` input: a folder with an ``MLTable`` file, or data files.
 
-        See :mod:`shardrun.data.mltable` for what is understood.
+        An ``MLTable`` file without a read step (``paths`` only, as Azure's
+        ``dump_mltable.py`` writes) is a file input. See :mod:`shardrun.data.mltable` for
+        what is understood.
 
         Raises:
             ConfigError: The MLTable file is invalid or uses what shardrun does not
                 support, or the format cannot be told from the file names.
         """
         recipe = describe(path)
+        if recipe.reader == "files":
+            return FileDataset(recipe.paths)
         make = getattr(TabularFactory, f"from_{recipe.reader}")
-        return cast(TabularDataset, make(recipe.paths, **recipe.options))
+        table = cast(TabularDataset, make(recipe.paths, **recipe.options))
+        for name, value in recipe.steps:  # take, skip, keep_columns, drop_columns
+            table = getattr(table, name)(value)
+        return table

@@ -378,8 +378,9 @@ class Scheduler:
     # -- thresholds ----------------------------------------------------------------------
 
     def _check_thresholds(self, all_scheduled: bool) -> None:
+        failed_batches = self.policy.failed_mini_batches(self.failed, self.failed_batches)
         reason = self.policy.breach(
-            self.failed_items, self.failed_batches, self.counts.total, all_scheduled
+            self.failed_items, failed_batches, self.counts.total, all_scheduled
         )
         if reason:
             raise ErrorThresholdExceeded(f"{reason}; first error: {self._first_error()}")

@@ -121,8 +121,7 @@ class Worker:
         for folder in dict.fromkeys([self.spec.source_directory, str(script.parent)]):
             if folder not in sys.path:
                 sys.path.insert(0, folder)
-        # Appended last: real azureml packages, where installed, win.
-        sys.path.append(entry_script.shim_path())
+        entry_script.install_shims()  # a fallback: installed azureml packages win
         os.makedirs(self.spec.output_dir, exist_ok=True)
         self._parts.mkdir(parents=True, exist_ok=True)
 
@@ -173,7 +172,12 @@ class Worker:
         try:
             with readers.materialise(batch, self.spec, self.name) as (payload, total):
                 context = entry_script.MiniBatchContext(
-                    batch.index, task.attempt, dict(batch.partition_key_value), batch.input_name
+                    batch.index,
+                    task.attempt,
+                    dict(batch.partition_key_value),
+                    batch.input_name,
+                    batch.files,
+                    batch.kind,
                 )
                 on_started(time.time())
                 run_started = time.monotonic()
