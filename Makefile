@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint check-types unit clean bench
+.PHONY: demo test lint check-types unit chaos clean bench
 
 AZURITE := .cache/azurite/node_modules/azurite/package.json
 
@@ -33,7 +33,7 @@ DEMO_STAMP := $(if $(wildcard $(STAMP)-test),$(STAMP)-test,$(STAMP)-examples)
 demo: $(DEMO_STAMP)
 	$(BIN)/python examples/mnist/demo.py
 
-## make test: linters, type checks and the whole test suite.
+## make test: linters, type checks and the whole test suite (the chaos tests at small scale).
 test: $(STAMP)-test lint check-types unit
 
 lint: $(STAMP)-test
@@ -65,6 +65,13 @@ unit: $(STAMP)-test $(AZURITE)
 # Prints the targets table; writes bench/results/latest.json and latest.png.
 bench: $(STAMP)-bench
 	SCALE=$${SCALE:-1} $(BIN)/python -m bench
+
+## make chaos: the chaos tests at soak scale (thousands of kills, 20+ minutes), then the
+## figure line: runs, worker kills, driver kills, rows lost, rows duplicated, orphans.
+## (`make test` plays them once each, in under two minutes.)
+CHAOS_SCALE ?= 40
+chaos: $(STAMP)-test
+	SHARDRUN_CHAOS_SCALE=$(CHAOS_SCALE) $(BIN)/python -m pytest -m chaos tests/chaos -q
 
 clean:
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache examples/mnist/build bench/results bench/.data

@@ -123,6 +123,7 @@ def oj_sales(rows_per_partition: int = 60) -> pd.DataFrame:
 
 def test_1a_partition_then_train_one_model_per_partition(tmp_path: Path) -> None:
     folder = sample("1a_oj_sales_prediction", tmp_path)
+    (folder / "oj_sales_data").mkdir()
     oj_sales().to_csv(folder / "oj_sales_data" / "oj_sales_data.csv", index=False)
 
     ws = tmp_path / "ws"

@@ -20,7 +20,11 @@ How Azure counts (docs/azure-migration.md gives the sources):
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
+
+#: Signals that come from outside a worker; a crash (SIGSEGV, SIGABRT…) is init()'s own.
+_OUTSIDE_SIGNALS = frozenset({signal.SIGKILL, signal.SIGTERM, signal.SIGHUP, signal.SIGINT})
 
 
 @dataclass(frozen=True)
@@ -75,3 +79,12 @@ class Policy:
                 f"allowed_failed_percent={percent:g}"
             )
         return None
+
+
+def killed_from_outside(exitcode: int | None) -> bool:
+    """Whether a worker's exit code says another process killed it (negative: a signal).
+
+    Such a death during start-up is not an ``init()`` failure and does not count toward
+    ``init_failure_limit``; an ``init()`` that raises, exits or crashes (SIGSEGV…) does.
+    """
+    return exitcode is not None and exitcode < 0 and -exitcode in _OUTSIDE_SIGNALS

@@ -41,7 +41,7 @@ from shardrun.engine.messages import (
     WorkerReady,
     WorkerSpec,
 )
-from shardrun.engine.policy import Policy
+from shardrun.engine.policy import Policy, killed_from_outside
 from shardrun.engine.writer import Syncer
 from shardrun.errors import (
     EntryScriptError,
@@ -103,6 +103,8 @@ class Scheduler:
         self.failed = self.counts.failed
         self.succeeded_items = self.counts.succeeded_items
         self.init_errors: list[ErrorInfo] = []
+        #: Workers killed by a signal from outside while starting (not init() failures).
+        self.start_kills = 0
         self.slots: dict[int, _Slot] = {}
         self._source: Iterator[tuple[MiniBatch, int]] = ledger.pending()
         self._source_done = False
@@ -301,8 +303,15 @@ class Scheduler:
         slot.killed = None
         slot.state = "gone"
         if was_starting and not slot.init_failed and not event.expected:
-            message = f"{slot.name or 'a worker'} exited with code {event.exitcode} during init()"
-            self.init_errors.append(ErrorInfo("WorkerLost", message, message))
+            if killed_from_outside(event.exitcode):
+                # Not init()'s doing (OOM killer, an operator, a chaos test): restart, and
+                # let the progress watchdog, not Azure's init() limit, end a hopeless run.
+                self.start_kills += 1
+            else:
+                message = (
+                    f"{slot.name or 'a worker'} exited with code {event.exitcode} during init()"
+                )
+                self.init_errors.append(ErrorInfo("WorkerLost", message, message))
         if was_starting and len(self.init_errors) >= self.policy.init_failure_limit:
             if not any(s.state != "gone" for s in self.slots.values()):
                 first = self.init_errors[0]
