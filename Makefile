@@ -43,6 +43,16 @@ lint: $(STAMP)-test
 check-types: $(STAMP)-test
 	$(BIN)/mypy
 
+# Chromium for the dashboard's browser tests (tests/ui): Debian's package, driven by
+# Playwright (never `playwright install`, which downloads a browser). CI runs as root;
+# elsewhere apt-get runs through sudo. The unit tests need it.
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y chromium; }
+unit: chromium
+
 # Azurite, the Azure Blob emulator the service tests start on 127.0.0.1 (npm, pinned).
 $(AZURITE):
 	npm install --prefix .cache/azurite azurite@3.37.0 --no-audit --no-fund

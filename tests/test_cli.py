@@ -122,7 +122,7 @@ def test_failed_run_exits_1_and_resume_completes(tmp_path: Path) -> None:
     listing = shardrun("runs", "--workspace", "ws", cwd=tmp_path)
     assert "r1" in listing.stdout
     assert "Completed" in listing.stdout
-    shown = json.loads(shardrun("show", "r1", "--workspace", "ws", cwd=tmp_path).stdout)
+    shown = json.loads(shardrun("show", "r1", "--workspace", "ws", "--json", cwd=tmp_path).stdout)
     assert shown["status"] == "Completed"
     logs = shardrun("logs", "r1", "--workspace", "ws", "--errors", cwd=tmp_path)
     assert "ValueError" in logs.stdout

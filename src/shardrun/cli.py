@@ -8,12 +8,10 @@ on stderr, no run folder). ``shardrun resume RUN`` behaves the same.
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
-import time
 from collections.abc import Callable
-from functools import wraps
+from functools import partial, wraps
 from pathlib import Path
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
@@ -93,10 +91,37 @@ def _cancel_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _run_dir(run_id: str, workspace: Path | None) -> Path:
-    from shardrun.workspace.workspace import resolve_workspace
+def _workspace_path(workspace: Path | None) -> Path:
+    """The workspace folder, found as every command finds it, without creating it."""
+    from shardrun.workspace.workspace import Workspace, current
 
-    return resolve_workspace(workspace).run_dir(run_id)
+    return Workspace(workspace).path if workspace is not None else current().path
+
+
+def _find_run(run_id: str, workspace: Path | None) -> Path:
+    """The run folder of ``run_id`` or of the one run whose id starts with it."""
+    from shardrun.engine.history import find_run
+
+    return find_run(_workspace_path(workspace), run_id)
+
+
+def _worker_logs(run_dir: Path, worker: str | None, follow: bool) -> None:
+    """``shardrun logs --worker/--follow``: print worker log files, or follow them."""
+    from shardrun.engine import history, readback
+    from shardrun.ui import tables
+
+    files = readback.worker_logs(run_dir, worker)  # an unknown --worker fails here
+    if not follow:
+        for path in files:
+            click.echo(f"--- {path}")
+            click.echo(path.read_text(errors="replace").rstrip())
+        return
+    # Listed again at every poll: workers that start later are followed too.
+    listed = partial(readback.worker_logs, run_dir, worker)
+    for path, text in readback.follow(listed, partial(history.is_over, run_dir)):
+        prefix = tables.log_prefix(path, run_dir)
+        for line in text.splitlines():
+            click.echo(f"{prefix} {line}")
 
 
 def _announce(run_id: str) -> None:
@@ -213,66 +238,125 @@ def resume(run_id: str, workspace: Path | None, progress: bool) -> None:
     """Continue RUN_ID: done mini-batches are not run again."""
     from shardrun.engine.runs import resume as resume_run
 
+    run_id = _find_run(run_id, workspace).name
     _cancel_on_sigterm()
     _finish(resume_run(run_id, workspace=workspace, show_progress=progress, on_start=_announce))
 
 
 @main.command()
 @workspace_option
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@click.option("--limit", default=50, show_default=True, help="Show at most this many runs.")
 @_user_errors
-def runs(workspace: Path | None) -> None:
+def runs(workspace: Path | None, as_json: bool, limit: int) -> None:
     """List the runs of the workspace, newest first."""
     from rich.console import Console
-    from rich.table import Table
 
-    from shardrun.engine.runs import list_runs
+    from shardrun.engine.history import summaries
+    from shardrun.ui import tables
 
-    table = Table("run", "status", "created", "mini-batches", "items ok", "items failed")
-    for record in list_runs(workspace):
-        counts = record.get("counts") or {}
-        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.get("created", 0)))
-        table.add_row(
-            record["run_id"],
-            record["status"],
-            created,
-            str(counts.get("total", "")),
-            str(counts.get("succeeded_items", "")),
-            str(counts.get("failed_items", "")),
-        )
-    Console().print(table)
+    found = summaries(_workspace_path(workspace))[: max(0, limit)]
+    if as_json:
+        click.echo(tables.runs_json(found))
+    else:
+        tables.print_runs(found, Console())
 
 
 @main.command()
 @run_id_argument
 @workspace_option
+@click.option("--wait", default=60.0, show_default=True, help="Seconds to wait for the verdict.")
 @_user_errors
-def show(run_id: str, workspace: Path | None) -> None:
-    """Show one run's record: status, config, counts, paths (a run whose driver is gone
-    reads NotResponding, with nothing running)."""
-    from shardrun.engine.runs import inspect_run
+def cancel(run_id: str, workspace: Path | None, wait: float) -> None:
+    """Stop a running run: its driver ends it as Canceled (resume continues it).
 
-    run_dir = _run_dir(run_id, workspace)
+    RUN_ID may be any unique prefix of the id. Exits 0 once the run is Canceled.
+    """
+    from shardrun.engine import history
+
+    run_dir = _find_run(run_id, workspace)
+    pid = history.cancel(run_dir)
+    click.echo(f"{run_dir.name}: sent SIGTERM to its driver (pid {pid})")
+    status = history.wait_final(run_dir, wait)
+    click.echo(f"{run_dir.name}: {status}")
+    sys.exit(0 if status in history.FINAL else 1)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8265, show_default=True, help="Port to listen on.")
+@workspace_option
+@click.option(
+    "--token",
+    default=None,
+    envvar="SHARDRUN_UI_TOKEN",
+    help="Token every request must carry (made and printed when --host is not loopback).",
+)
+@_user_errors
+def ui(host: str, port: int, workspace: Path | None, token: str | None) -> None:
+    """Serve the dashboard (runs, pipeline runs, /metrics); read-only. Needs shardrun[ui]."""
+    try:
+        from shardrun.ui.server import serve
+    except ImportError as e:
+        raise ConfigError(
+            f"shardrun ui needs the 'ui' extra ({e.name} is missing): pip install 'shardrun[ui]'"
+        ) from None
+    # uvicorn stops cleanly on SIGINT and SIGTERM.
+    serve(_workspace_path(workspace), host, port, token)
+
+
+@main.command()
+@run_id_argument
+@workspace_option
+@click.option("--json", "as_json", is_flag=True, help="Print the raw run record (JSON).")
+@_user_errors
+def show(run_id: str, workspace: Path | None, as_json: bool) -> None:
+    """Summarise one run: status, counts, throughput, top errors, output, config.
+
+    RUN_ID may be any unique prefix of the id.
+    """
+    from rich.console import Console
+
+    from shardrun.engine.history import inspect_run
+    from shardrun.ui import tables
+
+    run_dir = _find_run(run_id, workspace)
     record = inspect_run(run_dir)
-    click.echo(json.dumps({**record, "run_dir": str(run_dir)}, indent=2))
+    if as_json:
+        click.echo(tables.show_json(run_dir, record))
+    else:
+        tables.print_show(run_dir, record, Console())
 
 
 @main.command()
 @run_id_argument
 @workspace_option
 @click.option("--errors", is_flag=True, help="Also print logs/job_error.txt.")
+@click.option(
+    "--worker", default=None, help="One worker's logs: process000, node0/process000 or a PID."
+)
+@click.option(
+    "--follow", "-f", is_flag=True, help="Keep printing worker log lines until the run ends."
+)
 @_user_errors
-def logs(run_id: str, workspace: Path | None, errors: bool) -> None:
-    """Print a run's verdict and progress (and grouped errors with --errors)."""
-    from shardrun.engine.runs import read_record
+def logs(
+    run_id: str, workspace: Path | None, errors: bool, worker: str | None, follow: bool
+) -> None:
+    """Print a run's progress and verdict (grouped errors with --errors), or worker logs.
 
-    run_dir = _run_dir(run_id, workspace)
-    read_record(run_dir)
-    names = ["job_progress_overview.txt", "job_result.txt"] + (["job_error.txt"] if errors else [])
-    for name in names:
-        path = run_dir / "logs" / name
-        if path.exists():
-            click.echo(f"--- {path}")
-            click.echo(path.read_text().rstrip())
+    RUN_ID may be any unique prefix of the id.
+    """
+    from shardrun.engine import history
+    from shardrun.ui import tables
+
+    run_dir = _find_run(run_id, workspace)
+    history.read_record(run_dir)
+    if worker is not None or follow:
+        _worker_logs(run_dir, worker, follow)
+        return
+    for path, text in tables.report_texts(run_dir, errors):
+        click.echo(f"--- {path}")
+        click.echo(text)
     click.echo(f"--- worker logs: {run_dir / 'logs' / 'user'}")
 
 

@@ -51,7 +51,7 @@ EXPECTED: dict[str, list[tuple[str, str]]] = {
         ),
         (
             "shardrun runs --workspace examples/mnist/build/workspace",
-            r"│ Completed │",
+            r"\sCompleted\s+100/100 100%\s",
         ),
     ],
     "examples/tabular/README.md": [
@@ -84,6 +84,25 @@ EXCLUDED: dict[tuple[str, str], str] = {
         "README.md",
         "shardrun runs | show RUN_ID | logs RUN_ID [--errors]",
     ): "a synopsis, with placeholders; tests/test_cli.py runs runs, show and logs",
+    **{
+        ("README.md", command): "the Monitoring synopsis, with placeholders; "
+        "tests/ui/test_history_cli.py runs runs, show, logs and cancel on real runs, "
+        "tests/ui/test_dashboard.py and test_security.py run shardrun ui"
+        for command in (
+            "shardrun runs [--json]                    recent runs: id, status, progress, "
+            "items/s, failed, time",
+            "shardrun show RUN [--json]                one screen: counts, rate, ETA, errors, "
+            "config (v2 keys)",
+            "shardrun logs RUN [--errors]              progress and verdict (and grouped errors)",
+            "shardrun logs RUN --worker process000     one worker's logs (also node0/process000, "
+            "or its PID)",
+            "shardrun logs RUN --follow                worker log lines as they come, until the "
+            "run ends",
+            "shardrun cancel RUN                       SIGTERM to the run's driver; it ends "
+            "Canceled, resumable",
+            "shardrun ui [--host 127.0.0.1] [--port 8265] [--workspace DIR] [--token T]",
+        )
+    },
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Iterable
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from shardrun.engine.scheduler import Scheduler
 
 OVERVIEW_EVERY = 2.0
-PERF_COLUMNS = ("time", "node", "pid", "cpu_percent", "rss_bytes", "num_threads")
+PERF_COLUMNS = ("time", "node", "pid", "cpu_percent", "rss_bytes", "num_threads", "process")
 
 
 class Monitor:
@@ -104,32 +104,42 @@ class Monitor:
             self._last_overview = now
             write_overview(self.logs, self.run_id, "Running", counts, elapsed)
         if self.resource_interval > 0 and now - self._last_perf >= self.resource_interval:
-            self._last_perf = now
-            self._sample(scheduler.ready_workers.values())
+            workers = {
+                slot.pid: slot.name for slot in scheduler.slots.values() if slot.state == "ready"
+            }
+            # The interval starts with the first sample that has workers in it.
+            if workers:
+                self._last_perf = now
+                self._sample(workers)
 
-    def _sample(self, pids: Iterable[int]) -> None:
-        path = self.logs / "perf" / self.node / "processes_resource_usage.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        new = not path.exists()
-        rows = []
-        for pid in pids:
+    def _sample(self, workers: Mapping[int, str]) -> None:
+        """Append one row per worker (``pid -> node/process``) to its node's CSV file."""
+        rows: dict[str, list[tuple[object, ...]]] = {}
+        for pid, name in workers.items():
+            node, _, process_name = name.rpartition("/")
+            node = node or self.node
             try:
                 process = self._processes.setdefault(pid, psutil.Process(pid))
                 with process.oneshot():
-                    rows.append(
-                        (
-                            time.strftime("%Y-%m-%dT%H:%M:%S"),
-                            self.node,
-                            pid,
-                            process.cpu_percent(),
-                            process.memory_info().rss,
-                            process.num_threads(),
-                        )
+                    row = (
+                        time.strftime("%Y-%m-%dT%H:%M:%S"),
+                        node,
+                        pid,
+                        process.cpu_percent(),
+                        process.memory_info().rss,
+                        process.num_threads(),
+                        process_name,
                     )
             except psutil.Error:
                 self._processes.pop(pid, None)
-        with open(path, "a", newline="") as handle:
-            out = csv.writer(handle)
-            if new:
-                out.writerow(PERF_COLUMNS)
-            out.writerows(rows)
+                continue
+            rows.setdefault(node, []).append(row)
+        for node, node_rows in rows.items():
+            path = self.logs / "perf" / node / "processes_resource_usage.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            new = not path.exists()
+            with open(path, "a", newline="") as handle:
+                out = csv.writer(handle)
+                if new:
+                    out.writerow(PERF_COLUMNS)
+                out.writerows(node_rows)

@@ -103,8 +103,15 @@ class Experiment:
                 },
                 handle,
             )
+        producer = {data.name: s.name for s in config.order for data in s.outputs}
         steps = [
-            {"name": s.name, "run_id": f"{run_id}_{s.name}", "status": "NotStarted"}
+            {
+                "name": s.name,
+                "run_id": f"{run_id}_{s.name}",
+                "status": "NotStarted",
+                # The steps whose data this one reads (the dashboard draws the graph).
+                "after": sorted({producer[data.name] for data in s.data_inputs()}),
+            }
             for s in config.order
         ]
         record = {
