@@ -1,0 +1,491 @@
+"""The Ray backend: one Ray actor per worker process, spread over the nodes of a Ray cluster.
+
+::
+
+    driver (scheduler thread)                           Ray actor (one per slot, on its node)
+    ┌────────────────────────────┐  process(Task)      ┌───────────────────────────────────┐
+    │ RayBackend                 │ ──────────────────> │ _Host: the same Worker as a local │
+    │  per slot: the actor, its  │   (a streaming      │ process: init() once, then        │
+    │  start() ref and a queue   │    generator call)  │ attempt() yields Started, then    │
+    │  of generator calls        │ <────────────────── │ (BatchResult, encoded bytes)      │
+    │  spill file on the driver  │  Started, result    │                                   │
+    └────────────────────────────┘                     └───────────────────────────────────┘
+
+Placement: a placement group with one bundle per node (``STRICT_SPREAD``, so ``node_count``
+distinct nodes), each bundle holding its node's ``process_count_per_node`` workers (1 CPU
+and ``gpus_per_worker`` GPUs each; Ray sets ``CUDA_VISIBLE_DEVICES``). Nodes are named
+``node0``, ``node1``… after their bundle; logs go to ``logs/user/…/<node>/``.
+
+Data: the driver sends mini-batch descriptors only; each actor reads its own inputs (a folder
+every node sees, or Azure Blob / S3 / GCS). Output comes back through Ray: the actor returns
+each part's encoded bytes, and the driver appends them to its own spill file, so a part is
+on the driver's disk (and fsynced by the scheduler's group commit) before the ledger calls it
+done. A node never needs to see the driver's disk for output.
+
+Failures: an actor that dies (a crash, ``ray.kill`` at the scheduler's timeout, its node
+removed) ends its calls with an error, and the slot reports ``WorkerExited``; the scheduler
+retries, exactly as for a local process. A replacement goes into the slot's bundle; when that
+bundle's node is gone for good, the slot moves to the least loaded remaining node (no CPU
+reserved there: that node now runs more workers) and ``logs/sys/ray_backend.txt`` says so.
+Actors belong to the driver: when it dies, Ray ends them, so a resumed run never meets them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.util.placement_group import placement_group, placement_group_table, remove_placement_group
+from ray.util.scheduling_strategies import (
+    NodeAffinitySchedulingStrategy,
+    PlacementGroupSchedulingStrategy,
+)
+
+from shardrun.engine.backends.base import Backend
+from shardrun.engine.messages import (
+    BatchResult,
+    Event,
+    Part,
+    Started,
+    Task,
+    WorkerExited,
+    WorkerFailed,
+    WorkerReady,
+    WorkerSpec,
+)
+from shardrun.errors import BackendError
+from shardrun.worker.loop import Worker
+from shardrun.worker.results import SpillFile
+
+log = logging.getLogger(__name__)
+
+#: How long the workers' resources may take to be reserved before the run gives up.
+PLACEMENT_WAIT = 120.0
+#: How often a starting slot checks that its node is still alive.
+NODE_CHECK_EVERY = 1.0
+#: The object store of a try-out instance (Ray's default takes a third of the memory).
+TRY_OUT_OBJECT_STORE = 256 * 1024 * 1024
+
+# Runs in a process of its own: when the actor dies (its pipe closes), kill what its run()
+# started (the actor's process group), as the local backend's group kill does.
+_REAPER = (
+    "import os, signal, sys\n"
+    "sys.stdin.buffer.read()\n"
+    "try:\n    os.killpg(int(sys.argv[1]), signal.SIGKILL)\n"
+    "except OSError:\n    pass\n"
+)
+
+
+class _Held:
+    """A part sink that keeps the last part's bytes for the actor to return."""
+
+    def __init__(self) -> None:
+        self.data: bytes | None = None
+
+    def append(self, data: bytes) -> Part:
+        self.data = data
+        return Part("", 0, len(data))
+
+    def take(self) -> bytes | None:
+        data, self.data = self.data, None
+        return data
+
+    def close(self) -> None:
+        self.data = None
+
+
+class _Host:
+    """The actor: hosts one :class:`~shardrun.worker.loop.Worker`, as a local process does."""
+
+    def __init__(self, spec: WorkerSpec, slot: int, node: str, name: str) -> None:
+        self._sink = _Held()
+        self._worker = Worker(spec, slot, node, name, sink=self._sink)
+        self._reaper: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerReady | WorkerFailed:
+        """Own a process group (a kill takes what run() started), then import and init()."""
+        with contextlib.suppress(OSError):
+            os.setsid()
+        self._reaper = subprocess.Popen(
+            [sys.executable, "-c", _REAPER, str(os.getpgid(0))],
+            stdin=subprocess.PIPE,
+            start_new_session=True,
+        )
+        gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
+        if gpus is not None:
+            os.environ["AZ_BATCHAI_GPU_COUNT_FOUND"] = str(len([g for g in gpus.split(",") if g]))
+        self._worker.redirect_output()
+        self._worker.prepare_environment()
+        return self._worker.start()
+
+    def process(self, task: Task) -> Iterator[Started | tuple[BatchResult, bytes | None]]:
+        """One attempt: yields Started when run() begins, then the result and its bytes."""
+        for step in self._worker.attempt(task):
+            if isinstance(step, BatchResult):
+                yield step, self._sink.take()
+                return
+            yield Started(self._worker.slot, task.batch.index, task.attempt, step)
+
+    def stop(self) -> None:
+        """Call the script's shutdown() (the driver then ends the actor)."""
+        self._worker.stop()
+
+
+_Actor: Any = ray.remote(max_restarts=0, max_task_retries=0)(_Host)
+
+
+@dataclass
+class _Slot:
+    actor: Any
+    node: str
+    node_id: str
+    start: Any = None
+    calls: deque[Any] = field(default_factory=deque)
+    stop: Any = None
+    stopping: bool = False
+
+
+class RayBackend(Backend):
+    """Ray actors on a Ray cluster (see the module docstring).
+
+    Args:
+        nodes: ``node_count``: the workers are spread over this many distinct nodes.
+        address: The cluster: ``"auto"``/None (``RAY_ADDRESS``, else the cluster this
+            machine runs; with none, a local Ray instance is started for a try-out),
+            ``"host:port"`` (the head's GCS) or ``"ray://host:port"`` (Ray Client).
+        gpus_per_worker: GPUs each actor asks for (Ray sets ``CUDA_VISIBLE_DEVICES``).
+        runtime_env: Ray's ``runtime_env`` for the run's actors.
+    """
+
+    def __init__(
+        self,
+        nodes: int = 1,
+        address: str | None = None,
+        gpus_per_worker: float | None = None,
+        runtime_env: dict[str, Any] | None = None,
+    ) -> None:
+        self._nodes = nodes
+        self._address = address
+        self._gpus = gpus_per_worker or 0
+        self._runtime_env = runtime_env
+        self._slots: dict[int, _Slot] = {}
+        self._pending: list[Event] = []
+        self._spec: WorkerSpec | None = None
+        self._spill: SpillFile | None = None
+        self._group: Any = None
+        self._bundle_nodes: list[str] = []
+        self._names: dict[str, str] = {}
+        self._per_node = 1
+        self._started = 0
+        self._connected = False
+        self._last_check = 0.0
+        self._log: logging.Logger = log
+
+    @property
+    def nodes(self) -> int:
+        """The Ray nodes the workers are spread over (``node_count``)."""
+        return self._nodes
+
+    # -- starting ------------------------------------------------------------------------
+
+    def start(self, spec: WorkerSpec, workers: int) -> None:
+        """Reserve one bundle per node, then start one actor per slot."""
+        self._spec = spec
+        self._log = _run_log(spec.run_dir)
+        self._connect()
+        alive = _alive_nodes()
+        if len(alive) < self._nodes:
+            raise BackendError(
+                f"node_count={self._nodes} but the Ray cluster has {len(alive)} node(s) alive; "
+                "add nodes with `ray start --address=<head>` or lower node_count"
+            )
+        self._per_node = max(1, workers // self._nodes)
+        counts = [0] * self._nodes
+        for slot in range(workers):
+            counts[self._node_index(slot)] += 1
+        bundles = [self._bundle(n) for n in counts]
+        strategy = "STRICT_SPREAD" if self._nodes > 1 else "PACK"
+        self._group = placement_group(bundles, strategy=strategy)
+        try:
+            ray.get(self._group.ready(), timeout=PLACEMENT_WAIT)
+        except ray.exceptions.GetTimeoutError:
+            remove_placement_group(self._group)
+            self._group = None
+            raise BackendError(
+                f"the Ray cluster could not place {workers} worker(s) on {self._nodes} distinct "
+                f"node(s) within {PLACEMENT_WAIT:g} s (each node needs {bundles[0]}); "
+                "add nodes or resources, or lower node_count / process_count_per_node"
+            ) from None
+        table = placement_group_table(self._group)["bundles_to_node_id"]
+        self._bundle_nodes = [table[i] for i in range(self._nodes)]
+        for index, node_id in enumerate(self._bundle_nodes):
+            self._names[node_id] = f"node{index}"
+            self._log.info("node%d is Ray node %s (%d worker(s))", index, node_id, counts[index])
+        self._spill = SpillFile(Path(spec.run_dir) / "parts" / f"ray-driver-{os.getpid()}.spill")
+        for slot in range(workers):
+            self._launch(slot)
+
+    def _bundle(self, workers: int) -> dict[str, float]:
+        bundle = {"CPU": float(workers)}
+        if self._gpus:
+            bundle["GPU"] = workers * self._gpus
+        return bundle
+
+    def _connect(self) -> None:
+        if ray.is_initialized():
+            return
+        options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+        if self._runtime_env:
+            options["runtime_env"] = self._runtime_env
+        address = self._address or "auto"
+        try:
+            ray.init(address=address, **options)
+        except ConnectionError:
+            if address != "auto":
+                raise BackendError(
+                    f"no Ray cluster answers at {address!r}; start one with `ray start --head` "
+                    "or fix the compute target's address"
+                ) from None
+            print(
+                "shardrun: no Ray cluster is running; started a local Ray instance for a try-out",
+                file=sys.stderr,
+            )
+            ray.init(object_store_memory=TRY_OUT_OBJECT_STORE, include_dashboard=False, **options)
+        self._connected = True
+        self._log.info("connected to the Ray cluster (address %s)", address)
+
+    def _node_index(self, slot: int) -> int:
+        return min(slot // self._per_node, self._nodes - 1)
+
+    def _launch(self, slot: int) -> None:
+        if self._spec is None:
+            raise BackendError("RayBackend.start() must be called before workers launch")
+        index = self._node_index(slot)
+        node_id = self._bundle_nodes[index]
+        alive = _alive_nodes()
+        options: dict[str, Any] = {"num_gpus": self._gpus}
+        if node_id in alive:
+            options["num_cpus"] = 1
+            options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
+                self._group, placement_group_bundle_index=index
+            )
+        else:
+            node_id = self._least_loaded(alive)
+            options["num_cpus"] = 0
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id, soft=False)
+            message = (
+                f"node{index} ({self._bundle_nodes[index]}) is gone; worker slot {slot} moves "
+                f"to {self._names[node_id]}"
+            )
+            self._log.warning(message)
+        node = self._names[node_id]
+        name = f"process{self._started:03d}"
+        self._started += 1
+        actor = _Actor.options(**options).remote(self._spec, slot, node, name)
+        self._slots[slot] = _Slot(actor, node, node_id, start=actor.start.remote())
+
+    def _least_loaded(self, alive: set[str]) -> str:
+        known = [n for n in self._names if n in alive]
+        if not known:
+            raise BackendError(
+                f"every node of the run ({', '.join(self._names.values())}) is gone from the "
+                "Ray cluster; resume the run once the cluster has nodes again"
+            )
+        load = dict.fromkeys(known, 0)
+        for slot in self._slots.values():
+            if slot.node_id in load:
+                load[slot.node_id] += 1
+        return min(known, key=lambda n: (load[n], self._names[n]))
+
+    def restart(self, worker: int) -> None:
+        """Start a fresh actor in an ended slot (on its node, or a remaining one)."""
+        if worker in self._slots:
+            raise BackendError(f"worker slot {worker} is still running; it cannot be restarted")
+        self._launch(worker)
+
+    # -- tasks and events ----------------------------------------------------------------
+
+    def submit(self, worker: int, task: Task) -> None:
+        """Call the actor's ``process`` (a dead or stopping actor's slot drops the task)."""
+        slot = self._slots.get(worker)
+        if slot is None or slot.stopping:
+            return
+        slot.calls.append(slot.actor.process.options(num_returns="streaming").remote(task))
+
+    def events(self, timeout: float | None) -> list[Event]:
+        """Wait on each slot's oldest outstanding call (see :meth:`Backend.events`)."""
+        if self._pending:
+            queued, self._pending = self._pending, []
+            return queued
+        self._check_starting_nodes()
+        heads = {n: ref for n, slot in self._slots.items() if (ref := _head(slot)) is not None}
+        if not heads:
+            if timeout:
+                time.sleep(timeout)
+            return []
+        waitables = list(heads.values())
+        wait = NODE_CHECK_EVERY if timeout is None else min(timeout, NODE_CHECK_EVERY)
+        ready, _ = ray.wait(waitables, num_returns=1, timeout=wait)
+        if not ready:
+            return []
+        ready, _ = ray.wait(waitables, num_returns=len(waitables), timeout=0)
+        events: list[Event] = []
+        for number, ref in heads.items():
+            if any(ref is r for r in ready):
+                events.extend(self._take(number))
+        events.extend(self._pending)
+        self._pending = []
+        return events
+
+    def _take(self, number: int) -> list[Event]:
+        """What a slot's ready head call gave; then its next calls, while they are ready."""
+        events: list[Event] = []
+        slot = self._slots[number]
+        while (head := _head(slot)) is not None and ray.wait([head], timeout=0)[0]:
+            try:
+                if head is slot.start:
+                    slot.start = None
+                    first = ray.get(head)
+                    events.append(first)
+                    if isinstance(first, WorkerFailed):
+                        code = 72 if first.phase == "init" else 73
+                        events.append(self._end(number, code))
+                        break
+                elif head is slot.stop:
+                    ray.get(head)
+                    events.append(self._end(number, 0))
+                    break
+                else:
+                    events.extend(self._step(slot, head))
+            except ray.exceptions.RayError as e:
+                self._log.info("worker slot %d (%s) ended: %s", number, slot.node, _first_line(e))
+                events.append(self._end(number, None))
+                break
+        return events
+
+    def _step(self, slot: _Slot, call: Any) -> list[Event]:
+        try:
+            item = ray.get(next(call))
+        except StopIteration:
+            slot.calls.popleft()
+            return []
+        if isinstance(item, Started):
+            return [item]
+        slot.calls.popleft()
+        result, data = item
+        if data is not None and self._spill is not None:
+            result = replace(result, part=self._spill.append(data))
+        return [result]
+
+    def _end(self, number: int, exitcode: int | None) -> WorkerExited:
+        slot = self._slots.pop(number)
+        with contextlib.suppress(Exception):
+            ray.kill(slot.actor, no_restart=True)
+        return WorkerExited(number, exitcode, slot.stopping)
+
+    def _check_starting_nodes(self) -> None:
+        """Move a slot that waits for a node which is gone (a node removed for good)."""
+        now = time.monotonic()
+        starting = [n for n, s in self._slots.items() if s.start is not None and not s.stopping]
+        if not starting or now - self._last_check < NODE_CHECK_EVERY:
+            return
+        self._last_check = now
+        alive = _alive_nodes()
+        for number in starting:
+            slot = self._slots[number]
+            if slot.node_id not in alive:
+                del self._slots[number]
+                with contextlib.suppress(Exception):
+                    ray.kill(slot.actor, no_restart=True)
+                self._launch(number)
+
+    def kill(self, worker: int) -> None:
+        """``ray.kill`` the slot's actor (its process group dies with it)."""
+        slot = self._slots.get(worker)
+        if slot is None:
+            return
+        with contextlib.suppress(Exception):
+            ray.kill(slot.actor, no_restart=True)
+        if _head(slot) is None:
+            self._pending.append(self._end(worker, None))
+
+    def shutdown(self, graceful: bool = True, timeout: float = 10.0) -> None:
+        """Stop every actor (gracefully: after their queued tasks and ``shutdown()``)."""
+        for slot in self._slots.values():
+            slot.stopping = True
+            if graceful:
+                slot.stop = slot.actor.stop.remote()
+        stops = [s.stop for s in self._slots.values() if s.stop is not None]
+        if stops:
+            ray.wait(stops, num_returns=len(stops), timeout=timeout)
+        for slot in self._slots.values():
+            with contextlib.suppress(Exception):
+                ray.kill(slot.actor, no_restart=True)
+        self._slots.clear()
+        self._pending.clear()
+        if self._group is not None:
+            with contextlib.suppress(Exception):
+                remove_placement_group(self._group)
+            self._group = None
+        if self._spill is not None:
+            self._spill.close()
+        if self._connected:
+            ray.shutdown()
+            self._connected = False
+        for handler in self._log.handlers:
+            handler.close()
+        self._log.handlers.clear()
+
+
+def _head(slot: _Slot) -> Any:
+    if slot.start is not None:
+        return slot.start
+    if slot.calls:
+        return slot.calls[0]
+    return slot.stop
+
+
+def _alive_nodes() -> set[str]:
+    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+    return {n["NodeID"] for n in nodes if n.get("Alive")}
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _run_log(run_dir: str) -> logging.Logger:
+    """The backend's own log: ``logs/sys/ray_backend.txt`` (nodes, moved slots, ends)."""
+    path = Path(run_dir) / "logs" / "sys" / "ray_backend.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logger = logging.getLogger(f"{__name__}.run.{Path(run_dir).name}")
+    logger.setLevel(logging.INFO)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s|%(levelname)s|%(message)s"))
+    logger.addHandler(handler)
+    logger.addHandler(_Warnings())
+    logger.propagate = False
+    return logger
+
+
+class _Warnings(logging.Handler):
+    """Repeats the backend log's warnings (a node gone) on the module logger."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        log.warning("%s", record.getMessage())
+
+
+__all__ = ["RayBackend"]
