@@ -57,7 +57,11 @@ class _Held:
 class ActorHost:
     """A Ray actor's body: one :class:`~shardrun.worker.loop.Worker`, as in a local process."""
 
-    def __init__(self, spec: WorkerSpec, slot: int, node: str, name: str) -> None:
+    def __init__(
+        self, spec: WorkerSpec, slot: int, node: str, name: str, inherited: dict[str, str]
+    ) -> None:
+        # What a local worker inherits from the driver's environment (datastore secrets…).
+        os.environ.update(inherited)
         self._sink = _Held()
         self._worker = Worker(spec, slot, node, name, sink=self._sink)
         self._reaper: subprocess.Popen[bytes] | None = None

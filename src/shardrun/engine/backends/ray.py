@@ -42,13 +42,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import ray
 from ray.util.placement_group import placement_group, placement_group_table, remove_placement_group
 from ray.util.scheduling_strategies import (
     NodeAffinitySchedulingStrategy,
     PlacementGroupSchedulingStrategy,
 )
 
+import ray
 from shardrun.engine.backends.base import Backend
 from shardrun.engine.messages import (
     Event,
@@ -68,6 +68,8 @@ log = logging.getLogger(__name__)
 PLACEMENT_WAIT = 120.0
 #: How often a starting slot checks that its node is still alive.
 NODE_CHECK_EVERY = 1.0
+#: Prefixes of the driver's environment variables that actors get (see _inherited).
+INHERITED = ("SHARDRUN_", "AZUREML_")
 #: The object store of a try-out instance (Ray's default takes a third of the memory).
 TRY_OUT_OBJECT_STORE = 256 * 1024 * 1024
 
@@ -221,7 +223,7 @@ class RayBackend(Backend):
         node = self._names[node_id]
         name = f"process{self._started:03d}"
         self._started += 1
-        actor = _Actor.options(**options).remote(self._spec, slot, node, name)
+        actor = _Actor.options(**options).remote(self._spec, slot, node, name, _inherited())
         self._slots[slot] = _Slot(actor, node, node_id, start=actor.start.remote())
 
     def _least_loaded(self, alive: set[str]) -> str:
@@ -375,6 +377,15 @@ class RayBackend(Backend):
         for handler in self._log.handlers:
             handler.close()
         self._log.handlers.clear()
+
+
+def _inherited() -> dict[str, str]:
+    """The driver's variables a local worker would inherit and an actor needs too.
+
+    ``SHARDRUN_*`` (datastore secrets: ``SHARDRUN_DATASTORE_<NAME>_ACCOUNT_KEY``…) and
+    ``AZUREML_*``. They travel in the actor's creation arguments, inside the cluster.
+    """
+    return {k: v for k, v in os.environ.items() if k.startswith(INHERITED)}
 
 
 def _head(slot: _Slot) -> Any:
