@@ -495,11 +495,13 @@ def resolve(workspace: WorkspaceFolder, target: ComputeTarget | str | None) -> C
 
     A string that is no registered target's name may also be ``"local"`` (None), ``"ray"``
     (``RayCompute(address="auto")``) or a Ray address (``"ray://host:port"``,
-    ``"host:port"``), as a YAML job's ``compute:`` writes them.
+    ``"host:port"``), as a YAML job's ``compute:`` writes them (``azureml:<name>`` is
+    ``<name>``).
     """
     if target is None or isinstance(target, ComputeTarget):
         return target
     if isinstance(target, str):
+        target = target.removeprefix("azureml:")  # a v2 job's named compute
         if _port(target) is not None:
             return RayCompute(address=target)
         if target in ("local", "ray") and (
