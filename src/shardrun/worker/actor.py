@@ -9,10 +9,7 @@ of into a spill file on this node, whose disk the driver may not see.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
 from shardrun.engine.messages import (
@@ -25,15 +22,6 @@ from shardrun.engine.messages import (
     WorkerSpec,
 )
 from shardrun.worker.loop import Worker
-
-# Runs in a process of its own: when the actor dies (its pipe closes), kill what its run()
-# started (the actor's process group), as the local backend's group kill does.
-_REAPER = (
-    "import os, signal, sys\n"
-    "sys.stdin.buffer.read()\n"
-    "try:\n    os.killpg(int(sys.argv[1]), signal.SIGKILL)\n"
-    "except OSError:\n    pass\n"
-)
 
 
 class _Held:
@@ -64,17 +52,14 @@ class ActorHost:
         os.environ.update(inherited)
         self._sink = _Held()
         self._worker = Worker(spec, slot, node, name, sink=self._sink)
-        self._reaper: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerReady | WorkerFailed:
-        """Own a process group (a kill takes what run() started), then import and init()."""
-        with contextlib.suppress(OSError):
-            os.setsid()
-        self._reaper = subprocess.Popen(
-            [sys.executable, "-c", _REAPER, str(os.getpgid(0))],
-            stdin=subprocess.PIPE,
-            start_new_session=True,
-        )
+        """Import the entry script and call its ``init()``.
+
+        What ``run()`` starts needs no care here: when the actor's process ends (a crash, or
+        ``ray.kill`` at the timeout), Ray's raylet ends its process tree
+        (``kill_child_processes_on_worker_exit``, on by default).
+        """
         gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
         if gpus is not None:
             os.environ["AZ_BATCHAI_GPU_COUNT_FOUND"] = str(len([g for g in gpus.split(",") if g]))
