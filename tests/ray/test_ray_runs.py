@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 import pytest
 
-from shardrun import RayCompute, RunResult, resume, run_parallel
+from shardrun import ConfigError, RayCompute, RunResult, resume, run_parallel
 from shardrun.engine.ledger import Ledger
 from tests.conftest import write_inputs
 from tests.engine.test_runs import attempts, config, expected, lines
@@ -257,3 +257,20 @@ def test_cli_runs_a_job_on_the_cluster_with_set_compute(tmp_path: Path) -> None:
         "node0",
         "node1",
     ]
+
+
+@pytest.mark.parametrize(
+    ("compute", "nodes", "message"),
+    [
+        (RayCompute(address=ADDRESS), 3, "node_count=3 but the Ray cluster has 2 node"),
+        (RayCompute(address="127.0.0.1:6999"), 1, "no Ray cluster answers at '127.0.0.1:6999'"),
+    ],
+)
+def test_a_cluster_that_cannot_run_the_job_is_a_config_error_before_any_worker(
+    tmp_path: Path, compute: RayCompute, nodes: int, message: str
+) -> None:
+    folder = make_inputs(tmp_path, ["ok"])
+    with pytest.raises(ConfigError, match=message) as info:
+        start(folder, tmp_path, compute, node_count=nodes)
+    assert "\n" not in str(info.value)
+    assert list((tmp_path / "ws" / "runs").iterdir()) == []

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import sys
 import time
 from collections import deque
@@ -58,7 +59,7 @@ from shardrun.engine.messages import (
     WorkerFailed,
     WorkerSpec,
 )
-from shardrun.errors import BackendError
+from shardrun.errors import BackendError, ConfigError
 from shardrun.worker.actor import ActorHost
 from shardrun.worker.results import SpillFile
 
@@ -66,6 +67,8 @@ log = logging.getLogger(__name__)
 
 #: How long the workers' resources may take to be reserved before the run gives up.
 PLACEMENT_WAIT = 120.0
+#: How long the cluster's address may take to accept a connection.
+CONNECT_WAIT = 10.0
 #: How often a starting slot checks that its node is still alive.
 NODE_CHECK_EVERY = 1.0
 #: Prefixes of the driver's environment variables that actors get (see _inherited).
@@ -131,15 +134,33 @@ class RayBackend(Backend):
     # -- starting ------------------------------------------------------------------------
 
     def start(self, spec: WorkerSpec, workers: int) -> None:
-        """Reserve one bundle per node, then start one actor per slot."""
+        """Reserve one bundle per node, then start one actor per slot.
+
+        Waits until the cluster has reserved the workers' resources (up to
+        :data:`PLACEMENT_WAIT` seconds), then returns; actors start in the background.
+
+        Raises:
+            ConfigError: No cluster at the address, fewer live nodes than ``node_count``, or
+                too few resources to reserve in time (before any worker starts).
+        """
         self._spec = spec
         self._log = _run_log(spec.run_dir)
+        try:
+            self._reserve(workers)
+        except ConfigError:
+            self.shutdown(graceful=False)
+            raise
+        for slot in range(workers):
+            self._launch(slot)
+
+    def _reserve(self, workers: int) -> None:
         self._connect()
         alive = _alive_nodes()
         if len(alive) < self._nodes:
-            raise BackendError(
+            raise ConfigError(
                 f"node_count={self._nodes} but the Ray cluster has {len(alive)} node(s) alive; "
-                "add nodes with `ray start --address=<head>` or lower node_count"
+                "add nodes with `ray start --address=<head>` or lower node_count",
+                "node_count",
             )
         self._per_node = max(1, workers // self._nodes)
         counts = [0] * self._nodes
@@ -153,19 +174,19 @@ class RayBackend(Backend):
         except ray.exceptions.GetTimeoutError:
             remove_placement_group(self._group)
             self._group = None
-            raise BackendError(
+            raise ConfigError(
                 f"the Ray cluster could not place {workers} worker(s) on {self._nodes} distinct "
                 f"node(s) within {PLACEMENT_WAIT:g} s (each node needs {bundles[0]}); "
-                "add nodes or resources, or lower node_count / process_count_per_node"
+                "add nodes or resources, or lower node_count / process_count_per_node",
+                "process_count_per_node",
             ) from None
         table = placement_group_table(self._group)["bundles_to_node_id"]
         self._bundle_nodes = [table[i] for i in range(self._nodes)]
         for index, node_id in enumerate(self._bundle_nodes):
             self._names[node_id] = f"node{index}"
             self._log.info("node%d is Ray node %s (%d worker(s))", index, node_id, counts[index])
-        self._spill = SpillFile(Path(spec.run_dir) / "parts" / f"ray-driver-{os.getpid()}.spill")
-        for slot in range(workers):
-            self._launch(slot)
+        run_dir = Path(self._spec.run_dir if self._spec else ".")
+        self._spill = SpillFile(run_dir / "parts" / f"ray-driver-{os.getpid()}.spill")
 
     def _bundle(self, workers: int) -> dict[str, float]:
         bundle = {"CPU": float(workers)}
@@ -180,14 +201,17 @@ class RayBackend(Backend):
         if self._runtime_env:
             options["runtime_env"] = self._runtime_env
         address = self._address or "auto"
+        if address != "auto" and not _answers(address):
+            raise ConfigError(
+                f"no Ray cluster answers at {address!r}; start one with `ray start --head` "
+                "or fix the compute target's address",
+                "compute_target",
+            )
         try:
             ray.init(address=address, **options)
         except ConnectionError:
             if address != "auto":
-                raise BackendError(
-                    f"no Ray cluster answers at {address!r}; start one with `ray start --head` "
-                    "or fix the compute target's address"
-                ) from None
+                raise
             print(
                 "shardrun: no Ray cluster is running; started a local Ray instance for a try-out",
                 file=sys.stderr,
@@ -377,6 +401,16 @@ class RayBackend(Backend):
         for handler in self._log.handlers:
             handler.close()
         self._log.handlers.clear()
+
+
+def _answers(address: str) -> bool:
+    """Whether something listens at a ``[ray://]host:port`` (Ray itself waits minutes)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_WAIT):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def _inherited() -> dict[str, str]:
