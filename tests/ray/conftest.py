@@ -32,6 +32,8 @@ import shardrun
 
 PORT = 6390
 ADDRESS = f"127.0.0.1:{PORT}"
+CLIENT_PORT = 10001
+CLIENT_ADDRESS = f"ray://127.0.0.1:{CLIENT_PORT}"
 RAY = str(Path(sys.executable).with_name("ray"))
 REASON = (
     "Ray tests run only inside a private network namespace with SHARDRUN_RAY_TESTS=1 "
@@ -73,6 +75,7 @@ class Cluster:
             "head",
             "--head",
             f"--port={PORT}",
+            f"--ray-client-server-port={CLIENT_PORT}",
             "--include-dashboard=false",
             f"--temp-dir={self.temp_dir / 'ray'}",
         )

@@ -21,7 +21,7 @@ from shardrun import ConfigError, RayCompute, RunResult, resume, run_parallel
 from shardrun.engine.ledger import Ledger
 from tests.conftest import write_inputs
 from tests.engine.test_runs import attempts, config, expected, lines
-from tests.ray.conftest import ADDRESS, Cluster
+from tests.ray.conftest import ADDRESS, CLIENT_ADDRESS, Cluster
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -72,6 +72,25 @@ def test_two_nodes_share_the_work_and_match_the_local_output_byte_for_byte(
     )
     record = (on_ray.run_dir / "run.json").read_text()
     assert '"backend": "ray"' in record
+
+
+def test_a_driver_on_ray_client_runs_the_job_with_timeouts(tmp_path: Path) -> None:
+    directives = ["ok", "skip", "sleep_once 60", "ok", "raise_once", "ok"]
+    folder = make_inputs(tmp_path, directives)
+    result = start(
+        folder,
+        tmp_path,
+        RayCompute(address=CLIENT_ADDRESS),
+        node_count=2,
+        process_count_per_node=1,
+        run_invocation_timeout=4,
+    )
+    assert result.status == "Completed", result.reason
+    assert lines(result) == expected(directives, keep=lambda d: d != "skip")
+    rows = [(r["mini_batch_id"], r["status"]) for r in attempts(result)]
+    assert rows.count(("2", "RUN_TIMEOUT")) == 1
+    assert rows.count(("4", "RUN_EXCEPTION")) == 1
+    assert {r["node"] for r in attempts(result)} == {"node0", "node1"}
 
 
 def test_a_node_removed_mid_run_loses_and_duplicates_no_row(

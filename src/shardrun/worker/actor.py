@@ -75,6 +75,13 @@ class ActorHost:
                 return
             yield Started(self._worker.slot, task.batch.index, task.attempt, step)
 
+    def process_whole(self, task: Task) -> tuple[BatchResult, bytes | None]:
+        """One attempt in one call, for a driver on Ray Client (which cannot stream)."""
+        for step in self._worker.attempt(task):
+            if isinstance(step, BatchResult):
+                return step, self._sink.take()
+        raise RuntimeError(f"mini-batch {task.batch.index} ended without a result")
+
     def stop(self) -> None:
         """Call the script's shutdown() (the driver then ends the actor)."""
         self._worker.stop()

@@ -11,6 +11,10 @@
     │  spill file on the driver  │  Started, result    │                                   │
     └────────────────────────────┘                     └───────────────────────────────────┘
 
+With a driver on Ray Client (``ray://``), which cannot stream actor calls, an attempt is one
+plain call (``process_whole``) and the backend itself reports ``Started`` when the call
+becomes its slot's oldest: the timeout then also covers reading the inputs.
+
 Placement: a placement group with one bundle per node (``STRICT_SPREAD``, so ``node_count``
 distinct nodes), each bundle holding its node's ``process_count_per_node`` workers (1 CPU
 and ``gpus_per_worker`` GPUs each; Ray sets ``CUDA_VISIBLE_DEVICES``). Nodes are named
@@ -43,6 +47,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ray.util.client import ray as ray_client
 from ray.util.placement_group import placement_group, placement_group_table, remove_placement_group
 from ray.util.scheduling_strategies import (
     NodeAffinitySchedulingStrategy,
@@ -86,6 +91,9 @@ class _Slot:
     node_id: str
     start: Any = None
     calls: deque[Any] = field(default_factory=deque)
+    #: Ray Client only: the tasks of ``calls``, and whether the head's Started was sent.
+    tasks: deque[Task] = field(default_factory=deque)
+    announced: bool = False
     stop: Any = None
     stopping: bool = False
 
@@ -123,6 +131,7 @@ class RayBackend(Backend):
         self._per_node = 1
         self._started = 0
         self._connected = False
+        self._client = False
         self._last_check = 0.0
         self._log: logging.Logger = log
 
@@ -155,6 +164,7 @@ class RayBackend(Backend):
 
     def _reserve(self, workers: int) -> None:
         self._connect()
+        self._client = bool(ray_client.is_connected())  # type: ignore[no-untyped-call]
         alive = _alive_nodes()
         if len(alive) < self._nodes:
             raise ConfigError(
@@ -276,7 +286,11 @@ class RayBackend(Backend):
         slot = self._slots.get(worker)
         if slot is None or slot.stopping:
             return
-        slot.calls.append(slot.actor.process.options(num_returns="streaming").remote(task))
+        if self._client:
+            slot.calls.append(slot.actor.process_whole.remote(task))
+            slot.tasks.append(task)
+        else:
+            slot.calls.append(slot.actor.process.options(num_returns="streaming").remote(task))
 
     def events(self, timeout: float | None) -> list[Event]:
         """Wait on each slot's oldest outstanding call (see :meth:`Backend.events`)."""
@@ -284,6 +298,11 @@ class RayBackend(Backend):
             queued, self._pending = self._pending, []
             return queued
         self._check_starting_nodes()
+        if self._client:
+            self._announce()
+            if self._pending:
+                queued, self._pending = self._pending, []
+                return queued
         heads = {n: ref for n, slot in self._slots.items() if (ref := _head(slot)) is not None}
         if not heads:
             if timeout:
@@ -297,7 +316,7 @@ class RayBackend(Backend):
         ready, _ = ray.wait(waitables, num_returns=len(waitables), timeout=0)
         events: list[Event] = []
         for number, ref in heads.items():
-            if any(ref is r for r in ready):
+            if any(ref is r or ref == r for r in ready):  # Ray Client returns copies
                 events.extend(self._take(number))
         events.extend(self._pending)
         self._pending = []
@@ -322,14 +341,16 @@ class RayBackend(Backend):
                     events.append(self._end(number, 0))
                     break
                 else:
-                    events.extend(self._step(slot, head))
+                    events.extend(self._step(number, slot, head))
             except ray.exceptions.RayError as e:
                 self._log.info("worker slot %d (%s) ended: %s", number, slot.node, _first_line(e))
                 events.append(self._end(number, None))
                 break
         return events
 
-    def _step(self, slot: _Slot, call: Any) -> list[Event]:
+    def _step(self, number: int, slot: _Slot, call: Any) -> list[Event]:
+        if self._client:
+            return self._whole(number, slot, call)
         try:
             item = ray.get(next(call))
         except StopIteration:
@@ -342,6 +363,28 @@ class RayBackend(Backend):
         if data is not None and self._spill is not None:
             result = replace(result, part=self._spill.append(data))
         return [result]
+
+    def _whole(self, number: int, slot: _Slot, call: Any) -> list[Event]:
+        """Ray Client: one call gives the whole attempt; Started is the driver's own."""
+        events: list[Event] = [] if slot.announced else [self._start_of_head(number, slot)]
+        result, data = ray.get(call)
+        slot.calls.popleft()
+        slot.tasks.popleft()
+        slot.announced = False
+        if data is not None and self._spill is not None:
+            result = replace(result, part=self._spill.append(data))
+        return [*events, result]
+
+    def _announce(self) -> None:
+        """Ray Client: a call that became its slot's head has started, as far as we know."""
+        for number, slot in self._slots.items():
+            if slot.start is None and slot.calls and not slot.announced:
+                self._pending.append(self._start_of_head(number, slot))
+
+    def _start_of_head(self, number: int, slot: _Slot) -> Started:
+        slot.announced = True
+        task = slot.tasks[0]
+        return Started(number, task.batch.index, task.attempt, time.time())
 
     def _end(self, number: int, exitcode: int | None) -> WorkerExited:
         slot = self._slots.pop(number)
