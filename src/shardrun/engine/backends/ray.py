@@ -39,22 +39,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import socket
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ray.util.client import ray as ray_client
-from ray.util.placement_group import placement_group, placement_group_table, remove_placement_group
+from ray.util.placement_group import remove_placement_group
 from ray.util.scheduling_strategies import (
     NodeAffinitySchedulingStrategy,
     PlacementGroupSchedulingStrategy,
 )
 
 import ray
+from shardrun.engine.backends import ray_cluster as cluster
 from shardrun.engine.backends.base import Backend
 from shardrun.engine.messages import (
     Event,
@@ -70,16 +68,9 @@ from shardrun.worker.results import SpillFile
 
 log = logging.getLogger(__name__)
 
-#: How long the workers' resources may take to be reserved before the run gives up.
-PLACEMENT_WAIT = 120.0
-#: How long the cluster's address may take to accept a connection.
-CONNECT_WAIT = 10.0
 #: How often a starting slot checks that its node is still alive.
 NODE_CHECK_EVERY = 1.0
-#: Prefixes of the driver's environment variables that actors get (see _inherited).
-INHERITED = ("SHARDRUN_", "AZUREML_")
-#: The object store of a try-out instance (Ray's default takes a third of the memory).
-TRY_OUT_OBJECT_STORE = 256 * 1024 * 1024
+
 
 _Actor: Any = ray.remote(max_restarts=0, max_task_retries=0)(ActorHost)
 
@@ -153,7 +144,7 @@ class RayBackend(Backend):
                 too few resources to reserve in time (before any worker starts).
         """
         self._spec = spec
-        self._log = _run_log(spec.run_dir)
+        self._log = cluster.run_log(spec.run_dir)
         try:
             self._reserve(workers)
         except ConfigError:
@@ -163,72 +154,18 @@ class RayBackend(Backend):
             self._launch(slot)
 
     def _reserve(self, workers: int) -> None:
-        self._connect()
-        self._client = bool(ray_client.is_connected())  # type: ignore[no-untyped-call]
-        alive = _alive_nodes()
-        if len(alive) < self._nodes:
-            raise ConfigError(
-                f"node_count={self._nodes} but the Ray cluster has {len(alive)} node(s) alive; "
-                "add nodes with `ray start --address=<head>` or lower node_count",
-                "node_count",
-            )
+        self._connected = cluster.connect(self._address, self._runtime_env, self._log)
+        self._client = cluster.through_client()
         self._per_node = max(1, workers // self._nodes)
         counts = [0] * self._nodes
         for slot in range(workers):
             counts[self._node_index(slot)] += 1
-        bundles = [self._bundle(n) for n in counts]
-        strategy = "STRICT_SPREAD" if self._nodes > 1 else "PACK"
-        self._group = placement_group(bundles, strategy=strategy)
-        try:
-            ray.get(self._group.ready(), timeout=PLACEMENT_WAIT)
-        except ray.exceptions.GetTimeoutError:
-            remove_placement_group(self._group)
-            self._group = None
-            raise ConfigError(
-                f"the Ray cluster could not place {workers} worker(s) on {self._nodes} distinct "
-                f"node(s) within {PLACEMENT_WAIT:g} s (each node needs {bundles[0]}); "
-                "add nodes or resources, or lower node_count / process_count_per_node",
-                "process_count_per_node",
-            ) from None
-        table = placement_group_table(self._group)["bundles_to_node_id"]
-        self._bundle_nodes = [table[i] for i in range(self._nodes)]
+        self._group, self._bundle_nodes = cluster.reserve(counts, self._gpus)
         for index, node_id in enumerate(self._bundle_nodes):
             self._names[node_id] = f"node{index}"
             self._log.info("node%d is Ray node %s (%d worker(s))", index, node_id, counts[index])
         run_dir = Path(self._spec.run_dir if self._spec else ".")
         self._spill = SpillFile(run_dir / "parts" / f"ray-driver-{os.getpid()}.spill")
-
-    def _bundle(self, workers: int) -> dict[str, float]:
-        bundle = {"CPU": float(workers)}
-        if self._gpus:
-            bundle["GPU"] = workers * self._gpus
-        return bundle
-
-    def _connect(self) -> None:
-        if ray.is_initialized():
-            return
-        options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
-        if self._runtime_env:
-            options["runtime_env"] = self._runtime_env
-        address = self._address or "auto"
-        if address != "auto" and not _answers(address):
-            raise ConfigError(
-                f"no Ray cluster answers at {address!r}; start one with `ray start --head` "
-                "or fix the compute target's address",
-                "compute_target",
-            )
-        try:
-            ray.init(address=address, **options)
-        except ConnectionError:
-            if address != "auto":
-                raise
-            print(
-                "shardrun: no Ray cluster is running; started a local Ray instance for a try-out",
-                file=sys.stderr,
-            )
-            ray.init(object_store_memory=TRY_OUT_OBJECT_STORE, include_dashboard=False, **options)
-        self._connected = True
-        self._log.info("connected to the Ray cluster (address %s)", address)
 
     def _node_index(self, slot: int) -> int:
         return min(slot // self._per_node, self._nodes - 1)
@@ -238,7 +175,7 @@ class RayBackend(Backend):
             raise BackendError("RayBackend.start() must be called before workers launch")
         index = self._node_index(slot)
         node_id = self._bundle_nodes[index]
-        alive = _alive_nodes()
+        alive = cluster.alive_nodes()
         options: dict[str, Any] = {"num_gpus": self._gpus}
         if node_id in alive:
             options["num_cpus"] = 1
@@ -257,7 +194,7 @@ class RayBackend(Backend):
         node = self._names[node_id]
         name = f"process{self._started:03d}"
         self._started += 1
-        actor = _Actor.options(**options).remote(self._spec, slot, node, name, _inherited())
+        actor = _Actor.options(**options).remote(self._spec, slot, node, name, cluster.inherited())
         self._slots[slot] = _Slot(actor, node, node_id, start=actor.start.remote())
 
     def _least_loaded(self, alive: set[str]) -> str:
@@ -399,7 +336,7 @@ class RayBackend(Backend):
         if not starting or now - self._last_check < NODE_CHECK_EVERY:
             return
         self._last_check = now
-        alive = _alive_nodes()
+        alive = cluster.alive_nodes()
         for number in starting:
             slot = self._slots[number]
             if slot.node_id not in alive:
@@ -446,25 +383,6 @@ class RayBackend(Backend):
         self._log.handlers.clear()
 
 
-def _answers(address: str) -> bool:
-    """Whether something listens at a ``[ray://]host:port`` (Ray itself waits minutes)."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_WAIT):
-            return True
-    except (OSError, ValueError):
-        return False
-
-
-def _inherited() -> dict[str, str]:
-    """The driver's variables a local worker would inherit and an actor needs too.
-
-    ``SHARDRUN_*`` (datastore secrets: ``SHARDRUN_DATASTORE_<NAME>_ACCOUNT_KEY``…) and
-    ``AZUREML_*``. They travel in the actor's creation arguments, inside the cluster.
-    """
-    return {k: v for k, v in os.environ.items() if k.startswith(INHERITED)}
-
-
 def _head(slot: _Slot) -> Any:
     if slot.start is not None:
         return slot.start
@@ -473,37 +391,8 @@ def _head(slot: _Slot) -> Any:
     return slot.stop
 
 
-def _alive_nodes() -> set[str]:
-    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
-    return {n["NodeID"] for n in nodes if n.get("Alive")}
-
-
 def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-
-
-def _run_log(run_dir: str) -> logging.Logger:
-    """The backend's own log: ``logs/sys/ray_backend.txt`` (nodes, moved slots, ends)."""
-    path = Path(run_dir) / "logs" / "sys" / "ray_backend.txt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    logger = logging.getLogger(f"{__name__}.run.{Path(run_dir).name}")
-    logger.setLevel(logging.INFO)
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s|%(levelname)s|%(message)s"))
-    logger.addHandler(handler)
-    logger.addHandler(_Warnings())
-    logger.propagate = False
-    return logger
-
-
-class _Warnings(logging.Handler):
-    """Repeats the backend log's warnings (a node gone) on the module logger."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        log.warning("%s", record.getMessage())
 
 
 __all__ = ["RayBackend"]
