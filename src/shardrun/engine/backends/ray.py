@@ -4,8 +4,8 @@
 
     driver (scheduler thread)                           Ray actor (one per slot, on its node)
     ┌────────────────────────────┐  process(Task)      ┌───────────────────────────────────┐
-    │ RayBackend                 │ ──────────────────> │ _Host: the same Worker as a local │
-    │  per slot: the actor, its  │   (a streaming      │ process: init() once, then        │
+    │ RayBackend                 │ ──────────────────> │ ActorHost: the same Worker as a   │
+    │  per slot: the actor, its  │   (a streaming      │ local process: init() once, then  │
     │  start() ref and a queue   │    generator call)  │ attempt() yields Started, then    │
     │  of generator calls        │ <────────────────── │ (BatchResult, encoded bytes)      │
     │  spill file on the driver  │  Started, result    │                                   │
@@ -137,7 +137,8 @@ class RayBackend(Backend):
         """Reserve one bundle per node, then start one actor per slot.
 
         Waits until the cluster has reserved the workers' resources (up to
-        :data:`PLACEMENT_WAIT` seconds), then returns; actors start in the background.
+        :data:`~shardrun.engine.backends.ray_cluster.PLACEMENT_WAIT` seconds), then returns;
+        actors start in the background.
 
         Raises:
             ConfigError: No cluster at the address, fewer live nodes than ``node_count``, or
