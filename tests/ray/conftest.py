@@ -56,6 +56,9 @@ class Cluster:
             "RAY_health_check_period_ms": "500",
             "RAY_health_check_timeout_ms": "1000",
             "RAY_health_check_failure_threshold": "4",
+            # A loaded CI machine can take longer than the default 30 s to start the Ray
+            # Client server a client connection gets.
+            "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": "180",
         }
 
     def _start(self, label: str, *args: str) -> subprocess.Popen[bytes]:

@@ -228,7 +228,13 @@ class RayBackend(Backend):
             slot.calls.append(slot.actor.process_whole.remote(task))
             slot.tasks.append(task)
         else:
-            slot.calls.append(slot.actor.process.options(num_returns="streaming").remote(task))
+            # Backpressure 1: the actor goes on (into run()) only once the driver has taken
+            # Started, so a crash inside run() cannot lose it (Ray reports a yield
+            # asynchronously); events then arrive as the worker sent them, as on a pipe.
+            call = slot.actor.process.options(
+                num_returns="streaming", _generator_backpressure_num_objects=1
+            )
+            slot.calls.append(call.remote(task))
 
     def events(self, timeout: float | None) -> list[Event]:
         """Wait on each slot's oldest outstanding call (see :meth:`Backend.events`)."""

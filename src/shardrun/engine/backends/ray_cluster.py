@@ -54,9 +54,15 @@ def connect(address: str | None, runtime_env: dict[str, Any] | None, note: loggi
         )
     try:
         ray.init(address=address, **options)
-    except ConnectionError:
+    except ConnectionError as e:
         if address != "auto":
-            raise
+            ray.shutdown()  # a half-made Ray Client connection would break the next one
+            first = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            raise ConfigError(
+                f"the Ray cluster at {address!r} refused the connection ({first}); check "
+                "that its head runs (for ray://, with its client server on)",
+                "compute_target",
+            ) from e
         print(
             "shardrun: no Ray cluster is running; started a local Ray instance for a try-out",
             file=sys.stderr,
