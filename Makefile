@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint check-types unit ray-tests clean
+.PHONY: demo test lint check-types unit ray-tests chaos clean bench
 
 AZURITE := .cache/azurite/node_modules/azurite/package.json
 
@@ -22,11 +22,19 @@ $(STAMP)-test: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
+$(STAMP)-bench: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	touch $@
+
+# The test extra includes the examples extra: after `make test`, `make demo` installs nothing.
+DEMO_STAMP := $(if $(wildcard $(STAMP)-test),$(STAMP)-test,$(STAMP)-examples)
+
 ## make demo: batch inference over the bundled MNIST digits with an ONNX model.
-demo: $(STAMP)-examples
+demo: $(DEMO_STAMP)
 	$(BIN)/python examples/mnist/demo.py
 
-## make test: linters, type checks and the whole test suite (the Ray tests included).
+## make test: linters, type checks and the whole test suite (the chaos tests at small
+## scale, the Ray tests in their own network namespace).
 test: $(STAMP)-test lint check-types unit ray-tests
 
 lint: $(STAMP)-test
@@ -57,5 +65,17 @@ ray-tests: $(STAMP)-test $(AZURITE)
 	  $(BIN)/python -m pytest -m ray; status=$$?; rm -rf "$$HOME"; \
 	  [ $$status -eq 5 ] && exit 0; exit $$status'
 
+## make bench: shardrun against a Pool, Ray Data and Dask (SCALE=0.1 for a quick look).
+# Prints the targets table; writes bench/results/latest.json and latest.png.
+bench: $(STAMP)-bench
+	SCALE=$${SCALE:-1} $(BIN)/python -m bench
+
+## make chaos: the chaos tests at soak scale (thousands of kills, 20+ minutes), then the
+## figure line: runs, worker kills, driver kills, rows lost, rows duplicated, orphans.
+## (`make test` plays them once each, in under two minutes.)
+CHAOS_SCALE ?= 40
+chaos: $(STAMP)-test
+	SHARDRUN_CHAOS_SCALE=$(CHAOS_SCALE) $(BIN)/python -m pytest -m chaos tests/chaos -q
+
 clean:
-	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache examples/mnist/build
+	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache examples/mnist/build bench/results bench/.data

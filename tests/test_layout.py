@@ -167,9 +167,9 @@ def test_no_import_circles() -> None:
 
 def test_the_graph_sees_function_level_and_type_checking_imports() -> None:
     graph = import_graph()
-    # engine.backends.local imports the worker loop at module level; workspace.workspace
+    # engine.backends.local imports its process supervisor; workspace.workspace
     # imports datastores; the public API's lazy table names modules as strings, not imports.
-    assert "shardrun.worker.loop" in graph["shardrun.engine.backends.local"]
+    assert "shardrun.engine.backends.processes" in graph["shardrun.engine.backends.local"]
     assert "shardrun.workspace.datastores" in graph["shardrun.workspace.workspace"]
     tree = ast.parse(
         "from typing import TYPE_CHECKING\n"

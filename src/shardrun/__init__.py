@@ -23,10 +23,10 @@ _EXPORTS: dict[str, str] = {
     "MiniBatchContext": "shardrun.worker.entry_script",
     # data and models
     "Workspace": "shardrun.workspace.workspace",
-    "Dataset": "shardrun.data.datasets",
-    "FileDataset": "shardrun.data.datasets",
-    "TabularDataset": "shardrun.data.tables",
-    "DatasetConsumptionConfig": "shardrun.data.datasets",
+    "Dataset": "shardrun.data.factory",
+    "FileDataset": "shardrun.data.factory",
+    "TabularDataset": "shardrun.data.factory",
+    "DatasetConsumptionConfig": "shardrun.data.factory",
     "Model": "shardrun.workspace.models",
     "Datastore": "shardrun.workspace.datastores",
     "DataPath": "shardrun.workspace.datastores",
@@ -100,8 +100,12 @@ __all__ = [
 if TYPE_CHECKING:
     from shardrun.config.parallel_run import ParallelRunConfig
     from shardrun.config.parameters import PipelineParameter
-    from shardrun.data.datasets import Dataset, DatasetConsumptionConfig, FileDataset
-    from shardrun.data.tables import TabularDataset
+    from shardrun.data.factory import (
+        Dataset,
+        DatasetConsumptionConfig,
+        FileDataset,
+        TabularDataset,
+    )
     from shardrun.engine.runs import RunResult, resume, run_parallel
     from shardrun.errors import (
         ConfigError,

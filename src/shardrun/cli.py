@@ -1,8 +1,9 @@
 """The ``shardrun`` command: a thin client of the Python API.
 
-``shardrun run JOB.yaml`` prints the run id on its first line and the output path on its
-last; it exits 0 when the run Completed, 1 when it Failed, 130 when it was Canceled and 2
-for a usage or config error. ``shardrun resume RUN`` behaves the same.
+``shardrun run JOB.yaml`` prints the run id on its first line (once the run exists) and the
+output path on its last; it exits 0 when the run Completed, 1 when it Failed, 130 when it
+was Canceled and 2 for a usage or config error, or a run that could not be created (one line
+on stderr, no run folder). ``shardrun resume RUN`` behaves the same.
 """
 
 from __future__ import annotations
@@ -18,18 +19,53 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
-from shardrun.errors import ConfigError, EntryScriptError, RunNotFound
+from shardrun.errors import ConfigError, EntryScriptError, RunNotFound, StorageError
 
 P = ParamSpec("P")
 R = TypeVar("R")
 EXIT_CODES = {"Completed": 0, "Failed": 1, "Canceled": 130}
 
+
+def _checked(check: Callable[[Any], Any]) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """An option callback: a value that ``check`` rejects is one line on stderr, exit 2.
+
+    (A ``click.BadParameter`` would print the whole usage block.)
+    """
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return check(value)
+        except ConfigError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(2)
+
+    return callback
+
+
+def _check_workspace(path: Path) -> Path:
+    if path.exists() and not path.is_dir():
+        raise ConfigError(
+            f"--workspace must be a folder (made if missing); got {str(path)!r}, a file"
+        )
+    return path
+
+
+def _check_run_id(run_id: str) -> str:
+    from shardrun.config.step_rules import validate_run_id
+
+    return validate_run_id(run_id)
+
+
 workspace_option = click.option(
     "--workspace",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=None,
+    callback=_checked(_check_workspace),
     help="Workspace folder (default: $SHARDRUN_WORKSPACE, else ./shardrun-workspace).",
 )
+run_id_argument = click.argument("run_id", callback=_checked(_check_run_id))
 
 
 def _user_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -39,7 +75,7 @@ def _user_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except (ConfigError, EntryScriptError, RunNotFound) as e:
+        except (ConfigError, EntryScriptError, RunNotFound, StorageError) as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
@@ -63,6 +99,10 @@ def _run_dir(run_id: str, workspace: Path | None) -> Path:
     return resolve_workspace(workspace).run_dir(run_id)
 
 
+def _announce(run_id: str) -> None:
+    click.echo(run_id)
+
+
 def _finish(result: Any) -> NoReturn:
     click.echo(str(result))
     click.echo(str(result.output_file or result.output_dir))
@@ -77,9 +117,14 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("job", type=click.Path(path_type=Path))
 @workspace_option
-@click.option("--run-id", default=None, help="Name of the new run (default: generated).")
+@click.option(
+    "--run-id",
+    default=None,
+    callback=_checked(_check_run_id),
+    help="Name of the new run (default: generated): letters, digits, '_', '-' and '.'.",
+)
 @click.option(
     "--set",
     "overrides",
@@ -88,6 +133,11 @@ def main() -> None:
     help="Override a job key, e.g. --set mini_batch_size=20 --set retry_settings.timeout=30.",
 )
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.option(
+    "--strict-environment",
+    is_flag=True,
+    help="A package pinned at another version than installed is an error, not a warning.",
+)
 @_user_errors
 def run(
     job: Path,
@@ -95,37 +145,67 @@ def run(
     run_id: str | None,
     overrides: tuple[str, ...],
     progress: bool,
+    strict_environment: bool,
 ) -> None:
-    """Run the parallel job described by JOB (a YAML file)."""
+    """Run the job described by JOB: a parallel job, or a pipeline job (type: pipeline)."""
     from shardrun.config.jobspec import load_job
-    from shardrun.data.datasets import Dataset
+    from shardrun.data.factory import Dataset
     from shardrun.engine.runs import new_run_id, run_parallel
+    from shardrun.pipelines.yaml_job import is_pipeline_file
+    from shardrun.workspace.workspace import Workspace, current, using
 
-    spec = load_job(job, overrides)
-    run_id = run_id or new_run_id(spec.config, spec.name)
-    click.echo(run_id)
-    # A v2 ``mltable`` input is tabular (an MLTable file, or CSV/Parquet/JSONL by extension);
-    # ``uri_folder`` and ``uri_file`` inputs are files.
-    if spec.input_type == "mltable":
-        dataset = Dataset.Tabular.from_mltable(list(spec.inputs))
-    else:
-        dataset = Dataset.File.from_files(list(spec.inputs))
-    inputs = dataset.as_named_input(spec.input_name)
+    if is_pipeline_file(job):
+        _run_pipeline_job(job, workspace, overrides, progress, strict_environment)
+    # Every lookup (azureml:// inputs, registered names) uses --workspace, not just the run.
+    with using(Workspace(workspace) if workspace is not None else current()) as ws:
+        spec = load_job(job, overrides)
+        run_id = run_id or new_run_id(spec.config, spec.name)
+        # A v2 ``mltable`` input is tabular (an MLTable file, or CSV/Parquet/JSONL by
+        # extension); ``uri_folder`` and ``uri_file`` inputs are files.
+        if spec.input_type == "mltable":
+            dataset = Dataset.Tabular.from_mltable(list(spec.inputs))
+        else:
+            dataset = Dataset.File.from_files(list(spec.inputs))
+        inputs = dataset.as_named_input(spec.input_name)
     _cancel_on_sigterm()
     result = run_parallel(
         spec.config,
         inputs,
         spec.output,
-        workspace=workspace,
+        workspace=ws.path,
         run_id=run_id,
         arguments=list(spec.arguments),
         show_progress=progress,
+        on_start=_announce,
     )
     _finish(result)
 
 
+def _run_pipeline_job(
+    job: Path, workspace: Path | None, overrides: tuple[str, ...], progress: bool, strict: bool
+) -> NoReturn:
+    """Submit a ``type: pipeline`` job file and wait: run id first, outputs last."""
+    from shardrun.pipelines.yaml_job import load_pipeline_job
+    from shardrun.workspace.workspace import resolve_workspace
+
+    ws = resolve_workspace(workspace)
+    loaded = load_pipeline_job(job, ws, overrides, strict_environment=strict)
+    pipeline_run = loaded.submit()
+    click.echo(pipeline_run.id)
+    _cancel_on_sigterm()
+    try:
+        status = pipeline_run.wait_for_completion(show_output=progress, raise_on_error=False)
+    except KeyboardInterrupt:
+        pipeline_run.cancel()
+        status = "Canceled"
+    reason = pipeline_run.get_details().get("reason") or ""
+    click.echo(f"{status}: pipeline {pipeline_run.id} {reason}".rstrip())
+    click.echo(" ".join(loaded.outputs.values()) or str(ws.path))
+    sys.exit(EXIT_CODES.get(status, 1))
+
+
 @main.command()
-@click.argument("run_id")
+@run_id_argument
 @workspace_option
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 @_user_errors
@@ -133,9 +213,8 @@ def resume(run_id: str, workspace: Path | None, progress: bool) -> None:
     """Continue RUN_ID: done mini-batches are not run again."""
     from shardrun.engine.runs import resume as resume_run
 
-    click.echo(run_id)
     _cancel_on_sigterm()
-    _finish(resume_run(run_id, workspace=workspace, show_progress=progress))
+    _finish(resume_run(run_id, workspace=workspace, show_progress=progress, on_start=_announce))
 
 
 @main.command()
@@ -164,20 +243,21 @@ def runs(workspace: Path | None) -> None:
 
 
 @main.command()
-@click.argument("run_id")
+@run_id_argument
 @workspace_option
 @_user_errors
 def show(run_id: str, workspace: Path | None) -> None:
-    """Show one run's record: status, config, counts, paths."""
-    from shardrun.engine.runs import read_record
+    """Show one run's record: status, config, counts, paths (a run whose driver is gone
+    reads NotResponding, with nothing running)."""
+    from shardrun.engine.runs import inspect_run
 
     run_dir = _run_dir(run_id, workspace)
-    record = read_record(run_dir)
+    record = inspect_run(run_dir)
     click.echo(json.dumps({**record, "run_dir": str(run_dir)}, indent=2))
 
 
 @main.command()
-@click.argument("run_id")
+@run_id_argument
 @workspace_option
 @click.option("--errors", is_flag=True, help="Also print logs/job_error.txt.")
 @_user_errors
@@ -194,3 +274,22 @@ def logs(run_id: str, workspace: Path | None, errors: bool) -> None:
             click.echo(f"--- {path}")
             click.echo(path.read_text().rstrip())
     click.echo(f"--- worker logs: {run_dir / 'logs' / 'user'}")
+
+
+@main.command()
+def doctor() -> None:
+    """Say which implementation answers each azureml.* import: Azure's or shardrun's."""
+    import _shardrun_azureml as fallback
+
+    if fallback.active():
+        click.echo("azureml fallback: active (shardrun_azureml.pth); installed Azure packages win")
+    else:
+        click.echo(
+            "azureml fallback: not active in this Python (shardrun_azureml.pth missing; "
+            "reinstall shardrun); entry scripts in shardrun workers still get it"
+        )
+        fallback.install()
+    for name in fallback.MODULES:
+        provider, where = fallback.which(name)
+        label = {"shardrun": "shardrun", "azure": "Azure ML", "missing": "missing"}[provider]
+        click.echo(f"{name:42} {label:9} {where}")

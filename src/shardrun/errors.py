@@ -62,3 +62,7 @@ class RunNotFound(ShardrunError, LookupError):
 
 class BackendError(ShardrunError):
     """A backend could not be loaded or started (an unknown name, a missing extra)."""
+
+
+class StorageError(ShardrunError, OSError):
+    """The workspace's disk is full, or a folder a run needs cannot be written."""

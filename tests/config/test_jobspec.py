@@ -35,7 +35,7 @@ logging_level: DEBUG
 resources: {instance_count: 2, instance_type: Standard_D2}
 max_concurrency_per_instance: 4
 retry_settings: {max_retries: 4, timeout: 30}
-environment_variables: {A: "1", B: 2}
+environment_variables: {A: "1", B: "2"}
 partition_keys: [store]
 task:
   type: run_function
@@ -353,12 +353,35 @@ def test_override_creates_missing_sections(project: Path) -> None:
     assert parse(project, ("resources.instance_count=3",)).config.node_count == 3
 
 
-@pytest.mark.parametrize("override", ["mini_batch_size", "=5", "retry_settings..timeout=3", ""])
+@pytest.mark.parametrize(
+    "override",
+    ["mini_batch_size", "=5", "retry_settings..timeout=3", "", "mini_batch_size=", "run_max_try= "],
+)
 def test_malformed_override(project: Path, override: str) -> None:
     assert error(project, (override,)) == (
-        f"override {override!r} must be KEY=VALUE, such as mini_batch_size=20 or "
-        "retry_settings.timeout=30"
+        f"override {override!r} must be KEY=VALUE with a value, such as mini_batch_size=20 or "
+        "retry_settings.timeout=30 (KEY=null to unset)"
     )
+
+
+def test_override_null_unsets_a_key(project: Path) -> None:
+    assert (
+        parse(project, ("mini_batch_size=null",), mini_batch_size=5).config.mini_batch_size is None
+    )
+
+
+@pytest.mark.parametrize("value", [{"A": 1}, {"A": "1", "B": True}, {"A": 1.5}])
+def test_environment_variables_must_be_strings(project: Path, value: dict[str, Any]) -> None:
+    text = error(project, environment_variables=value)
+    assert text.startswith("environment_variables must be None or a mapping of names")
+    key, item = next((k, v) for k, v in value.items() if not isinstance(v, str))
+    assert f'{key!r}: {item!r} is not a string; in YAML, quote it: {key}: "{item}"' in text
+
+
+def test_environment_variables_from_a_file_must_be_strings(project: Path) -> None:
+    path = write(project, yaml.safe_dump(minimal()) + "environment_variables: {A: 1}\n")
+    with pytest.raises(ConfigError, match=r"'A': 1 is not a string"):
+        load_job(path)
 
 
 def test_override_through_a_value(project: Path) -> None:
@@ -691,6 +714,12 @@ def test_config_parameter_in_arguments_conflicts_with_a_key(project: Path) -> No
 def test_missing_job_file(project: Path) -> None:
     with pytest.raises(ConfigError, match=r"^job file 'nope.yaml' not found$"):
         load_job("nope.yaml")
+
+
+def test_job_file_that_is_a_folder(project: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_job(project)
+    assert str(info.value) == f"job file {str(project)!r} is a folder; give the job's YAML file"
 
 
 def test_invalid_yaml_reports_the_line(project: Path) -> None:

@@ -25,10 +25,11 @@ from shardrun import (
     run_parallel,
 )
 from shardrun.data import side_inputs as sides
-from shardrun.data.datasets import AbstractDataset, dataset_from_spec, named_inputs
+from shardrun.data.datasets import AbstractDataset, dataset_from_spec
+from shardrun.data.factory import named_inputs
 from shardrun.data.formats import read_table
 from shardrun.data.windows import plan_table
-from shardrun.engine.partition import list_files, plan_input
+from shardrun.engine.partition import plan_input
 from shardrun.pipelines.experiment import Experiment
 from shardrun.pipelines.pipeline import ParallelRunStep, Pipeline, PipelineData
 
@@ -178,13 +179,13 @@ def test_take_and_skip_are_lazy_and_exact(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ws: Workspace
 ) -> None:
     folder = digits(tmp_path)
-    import shardrun.engine.partition
+    import shardrun.data.datasets
 
     def refuse(paths: Any) -> Any:
         raise AssertionError("listed")
 
     with monkeypatch.context() as patch:
-        patch.setattr(shardrun.engine.partition, "iter_files", refuse)
+        patch.setattr(shardrun.data.datasets, "iter_files", refuse)
         dataset = Dataset.File.from_files(str(folder))
         cut = dataset.skip(2).take(5).skip(1).take(3)
         registered = cut.register(ws, "cut")
@@ -197,7 +198,7 @@ def test_take_and_skip_are_lazy_and_exact(
     assert dataset.take(5).skip(3).to_path() == ["/3.png", "/4.png"]
     assert dataset.take(0).to_path() == []
     assert dataset.skip(50).to_path() == []
-    assert [Path(p).name for p, _ in list_files(dataset.skip(1).take(2))] == ["1.png", "2.png"]
+    assert [Path(p).name for p, _ in dataset.skip(1).take(2).list_files()] == ["1.png", "2.png"]
     for bad in (-1, 1.5, True, "3"):
         with pytest.raises(ConfigError, match=r"take\(\) needs a count"):
             dataset.take(bad)  # type: ignore[arg-type]

@@ -86,3 +86,32 @@ def test_meta_and_clear_plan(tmp_path: Path) -> None:
     assert ledger.get_meta("planned") == "1"
     ledger.clear_plan()
     assert ledger.counts().total == 0
+
+
+def test_short_results_count_as_failed_attempts_with_a_named_error(tmp_path: Path) -> None:
+    ledger = Ledger.open(tmp_path / "l.sqlite")
+    ledger.add_mini_batches(iter([MiniBatch(0, "input", ("/d/a", "/d/b"), 10, 10)]))
+    result = BatchResult(0, 0, 1, 10, 3, 3, Part("/p/s.spill", 0, 3), ended=1.0)
+    ledger.record([0], [Outcome(result, "done", "PARTIAL", "node0/process000", 7)])
+    (attempt,) = ledger.attempts(failed_only=True)
+    assert attempt.error == ErrorInfo(
+        "ShortResult",
+        "run() returned 3 results for 10 inputs",
+        "run() returned 3 results for 10 inputs",
+    )
+    assert ledger.first_error() == attempt
+
+
+def test_a_reader_opens_the_ledger_read_only(tmp_path: Path) -> None:
+    ledger = Ledger.open(tmp_path / "l.sqlite")
+    ledger.add_mini_batches(iter(batches(3)))
+    ledger.record([0, 1], [])
+    ledger.set_meta("merged", "/out/file.txt", durable=True)
+    reader = Ledger.open(tmp_path / "l.sqlite", readonly=True)
+    try:
+        assert (reader.counts().running, reader.get_meta("merged")) == (2, "/out/file.txt")
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.set_meta("x", "y")
+    finally:
+        reader.close()
+        ledger.close()

@@ -38,3 +38,15 @@ def test_the_reason_names_the_threshold() -> None:
     assert Policy(1, allowed_failed_percent=10).breach(0, 2, 10, True) == (
         "2 of 10 mini-batches failed (20.0 %), more than allowed_failed_percent=10"
     )
+
+
+@pytest.mark.parametrize(
+    ("error_threshold", "counted"),
+    [(-1, 1), (0, 4), (10, 4)],
+)
+def test_returned_mini_batches_are_not_failed_when_items_are_ignored(
+    error_threshold: int, counted: int
+) -> None:
+    """1 mini-batch used its tries up, 3 returned fewer results than inputs (Azure's 1a)."""
+    policy = Policy(1, error_threshold=error_threshold, allowed_failed_count=5)
+    assert policy.failed_mini_batches(exhausted=1, with_failures=4) == counted

@@ -89,15 +89,26 @@ def attempts_of(run_dir: Path, index: int) -> int:
 
 @pytest.mark.slow
 def test_resume_after_driver_sigkill(tmp_path: Path) -> None:
+    from shardrun.engine.runs import inspect_run, list_runs
+
     count = 30
     driver, run_dir = start_driver(tmp_path, count)
     try:
         wait_for(lambda: len(done_batches(run_dir)) >= 6, 60, "six finished mini-batches")
+        assert inspect_run(run_dir)["status"] == "Running"
         pids = worker_pids(run_dir)
         driver.send_signal(signal.SIGKILL)
         driver.wait(10)
         done_before = done_batches(run_dir)
         assert 6 <= len(done_before) < count
+        # Nobody drives the run any more: a reader sees nothing running (issue 8, item 3).
+        seen = inspect_run(run_dir)
+        assert seen["status"] == "NotResponding"
+        counts = seen["counts"]
+        assert counts["running"] == 0
+        assert counts["done"] == len(done_before)
+        assert counts["pending"] + counts["done"] + counts["failed"] == count
+        assert [r["status"] for r in list_runs(tmp_path / "ws")] == ["NotResponding"]
         # Workers notice that their driver is gone and exit within seconds.
         wait_for(lambda: not any(alive(p) for p in pids), 5, "orphaned workers to exit")
     finally:
@@ -115,6 +126,8 @@ def test_resume_after_driver_sigkill(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_ctrl_c_cancels_cleanly_and_resume_completes(tmp_path: Path) -> None:
+    from shardrun.engine.runs import inspect_run
+
     count = 30
     driver, run_dir = start_driver(tmp_path, count)
     try:
@@ -127,6 +140,10 @@ def test_ctrl_c_cancels_cleanly_and_resume_completes(tmp_path: Path) -> None:
         driver.communicate()
     assert "STATUS Canceled" in out
     assert not any(alive(p) for p in pids)
+    with sqlite3.connect(run_dir / "ledger.sqlite") as db:
+        states = dict(db.execute("SELECT state, COUNT(*) FROM mini_batches GROUP BY state"))
+    assert "running" not in states, states
+    assert inspect_run(run_dir)["status"] == "Canceled"
     assert "Canceled" in (run_dir / "logs" / "job_result.txt").read_text()
     result = resume("victim", workspace=tmp_path / "ws", show_progress=False)
     assert result.status == "Completed"

@@ -400,3 +400,77 @@ def test_one_gpu_per_worker_while_gpus_last(
     assert result.status == "Completed"
     seen = {p.name: p.read_text() for p in (tmp_path / "out").iterdir()}
     assert seen == {"process000": "'7'", "process001": "'3'", "process002": "''"}
+
+
+def test_every_failure_is_in_job_error_and_the_reason(tmp_path: Path, inputs: MakeInputs) -> None:
+    folder = inputs(["ok"])
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "badimport.py").write_text("import no_such_module_here\n\ndef run(x):\n    return x\n")
+    result = run_parallel(
+        config(entry_script="badimport.py", source_directory=str(code)),
+        folder,
+        workspace=tmp_path / "ws",
+        show_progress=False,
+    )
+    assert result.status == "Failed"
+    job_error = (result.run_dir / "logs/job_error.txt").read_text()
+    assert job_error.startswith("== the run failed: EntryScriptError\n")
+    assert "No module named 'no_such_module_here'" in job_error
+    assert "No errors." not in job_error
+
+
+def test_a_run_failed_by_short_returns_names_them(tmp_path: Path, inputs: MakeInputs) -> None:
+    directives = ["ok"] * 3 + ["skip"] * 7
+    result = start(inputs(directives), tmp_path, mini_batch_size="10", error_threshold=0)
+    assert result.status == "Failed"
+    assert "first error: ShortResult: run() returned 3 results for 10 inputs" in result.reason
+    assert "none recorded" not in result.reason
+    job_error = (result.run_dir / "logs/job_error.txt").read_text()
+    assert "== ShortResult: 1 time(s)" in job_error
+    assert "run() returned 3 results for 10 inputs" in job_error
+    assert attempts(result)[0]["error_category"] == "ShortResult"
+
+
+def test_a_huge_error_message_is_shortened_except_in_job_error(
+    tmp_path: Path, inputs: MakeInputs
+) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "loud.py").write_text("def run(mini_batch):\n    raise ValueError('x' * 5_000_000)\n")
+    result = run_parallel(
+        config(entry_script="loud.py", source_directory=str(code), error_threshold=0),
+        inputs(["ok"]),
+        tmp_path / "out",
+        workspace=tmp_path / "ws",
+        show_progress=False,
+    )
+    assert result.status == "Failed"
+    assert result.reason.startswith("1 failed items exceed error_threshold=0; first error: Val")
+    assert len(result.reason) < 2100
+    assert "more characters in logs/job_error.txt" in result.reason
+    assert (result.run_dir / "run.json").stat().st_size < 20_000
+    assert (result.run_dir / "logs/job_result.txt").stat().st_size < 3_000
+    assert len(str(result)) < 3_000
+    assert (
+        result.run_dir / "logs/sys/job_report/processed_mini-batches.csv"
+    ).stat().st_size < 5_000
+    assert "x" * 5_000_000 in (result.run_dir / "logs/job_error.txt").read_text()
+
+
+@pytest.mark.parametrize(("error_threshold", "status"), [(-1, "Completed"), (100, "Failed")])
+def test_empty_returns_are_failed_mini_batches_only_when_items_count(
+    inputs: MakeInputs, tmp_path: Path, error_threshold: int, status: str
+) -> None:
+    """Azure's 1a: run() returns [] everywhere, error_threshold -1, mini_batch_error_threshold 5."""
+    result = start(
+        inputs(["skip"] * 6),
+        tmp_path,
+        output_action="summary_only",
+        error_threshold=error_threshold,
+        allowed_failed_count=5,
+    )
+    assert result.status == status, result.reason
+    assert result.failed_items == 6
+    if status == "Failed":
+        assert "6 failed mini-batches exceed allowed_failed_count=5" in result.reason

@@ -135,7 +135,11 @@ def test_cancel_stops_the_driver_and_its_workers(tmp_path: Path) -> None:
     while run.find_step_run("score-docs")[0].get_status() != "Running":
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    time.sleep(1.0)
+    # Cancel once workers run (their logs exist), however slow the machine is.
+    workers = run.find_step_run("score-docs")[0].run_dir / "logs/sys/worker/node0"
+    while not (workers.is_dir() and any(workers.iterdir())):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
     run.cancel()
     with pytest.raises(ShardrunError, match="Canceled"):
         run.wait_for_completion(show_output=False, timeout_seconds=60)

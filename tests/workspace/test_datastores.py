@@ -19,7 +19,7 @@ import pytest
 
 from shardrun import ParallelRunConfig, run_parallel
 from shardrun.errors import ConfigError
-from shardrun.workspace import storage
+from shardrun.workspace import credentials, storage
 from shardrun.workspace.datastores import DataPath, Datastore, filesystem, iter_remote, to_url
 from shardrun.workspace.urls import clear_cache, secret_variables
 from shardrun.workspace.workspace import ENV_VAR, Workspace, using
@@ -363,6 +363,50 @@ def test_a_run_reads_an_azureml_input_as_local_files_and_writes_no_secret(
             assert azurite.account_key.encode() not in path.read_bytes(), path
 
 
+@pytest.mark.service
+def test_a_run_on_s3_with_debug_logging_writes_no_key_id_nor_secret(
+    ws: Workspace, moto_s3: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The access key id is a credential too: botocore's DEBUG logs print it in the
+    # request headers (Authorization: ... Credential=<key id>/...), 30 lines per worker log.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    key_id, secret = "AKIASHARDRUNKEYID0042", "shardrun-s3-secret-0042"
+    store = Datastore.register_s3(
+        ws,
+        "bucket",
+        unique("secrets"),
+        access_key_id=key_id,
+        secret_access_key=secret,
+        endpoint_url=moto_s3.url,
+        create_if_not_exists=True,
+    )
+    images = tmp_path / "images"
+    images.mkdir()
+    for index in range(4):
+        (images / f"img{index}.txt").write_text(f"pixels{index}")
+    store.upload(images, "images", show_progress=False)
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "score.py").write_text(SCRIPT)
+    config = ParallelRunConfig(
+        entry_script="score.py",
+        source_directory=str(tmp_path / "code"),
+        mini_batch_size="2",
+        process_count_per_node=2,
+        logging_level="DEBUG",
+    )
+    with using(ws):
+        result = run_parallel(config, str(store.path("images/")), workspace=ws, show_progress=False)
+    assert result.status == "Completed", result.reason
+    logs = [p for p in result.run_dir.rglob("*") if p.is_file() and p.suffix in (".txt", ".log")]
+    # The logs did record S3 requests, with the key id masked.
+    assert any(b"Credential=***" in path.read_bytes() for path in logs)
+    for path in [ws.path / "catalogue.sqlite", *result.run_dir.rglob("*")]:
+        if path.is_file():
+            data = path.read_bytes()
+            assert key_id.encode() not in data, path
+            assert secret.encode() not in data, path
+
+
 # -- moto S3 ---------------------------------------------------------------------------
 
 
@@ -389,3 +433,24 @@ def test_s3_round_trip(
             ws, "missing", unique("none"), access_key_id=S3_KEY,
             secret_access_key=S3_SECRET, endpoint_url=moto_s3.url,
         )  # fmt: skip
+
+
+def test_secrets_are_masked_in_log_records(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Values that cloud clients read from the environment by themselves are masked too.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFROMTHEENVIRON77")
+    credentials.redact_logs()
+    credentials.remember("sv=2024&sig=a/b+c=")
+    log = logging.getLogger("tests.secrets")
+    with caplog.at_level(logging.DEBUG, logger="tests.secrets"):
+        log.debug("headers %s", {"Authorization": b"Credential=AKIAFROMTHEENVIRON77/2026"})
+        log.debug("url https://x/c?sv=2024&sig=a%2Fb%2Bc= and ?sv=2024&sig=a/b+c=")
+        log.debug("quoted whole: sv%3D2024%26sig%3Da%2Fb%2Bc%3D")
+        log.debug("nothing secret here: %d", 7)
+    assert [r.getMessage() for r in caplog.records] == [
+        "headers {'Authorization': b'Credential=***/2026'}",
+        "url https://x/c?*** and ?***",
+        "quoted whole: ***",
+        "nothing secret here: 7",
+    ]

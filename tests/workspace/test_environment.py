@@ -30,15 +30,42 @@ def test_installed_packages_pass() -> None:
     assert env.missing() == []
 
 
-def test_missing_packages_are_listed_with_the_pip_command() -> None:
+def test_strict_lists_missing_and_other_versions_with_the_pip_command() -> None:
     env = env_with(["pytest", "surely-not-installed-pkg>=1", "pytest<1"])
     with pytest.raises(ConfigError) as caught:
-        env.check()
+        env.check(strict=True)
     message = str(caught.value)
     assert "surely-not-installed-pkg>=1 (not installed)" in message
     assert f"pytest<1 (installed: {importlib.metadata.version('pytest')})" in message
     assert "pip install 'surely-not-installed-pkg>=1' 'pytest<1'" in message
     assert caught.value.parameter == "environment"
+
+
+def test_another_installed_version_is_a_warning_naming_both_versions(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Azure's samples pin ``numpy==1.19.5``: no wheel for this Python, so never an error."""
+    numpy = importlib.metadata.version("numpy")
+    env = env_with(["numpy==1.19.5", "pandas==1.4.4", "scikit-learn==0.22.2"])
+    with caplog.at_level(logging.WARNING, logger="shardrun.workspace.environment"):
+        env.check()
+    [record] = caplog.records
+    assert record.levelname == "WARNING"
+    assert f"numpy==1.19.5 (installed: {numpy})" in record.message
+    assert "scikit-learn==0.22.2 (installed: " in record.message
+    env.strict = True
+    with pytest.raises(ConfigError, match=r"numpy==1\.19\.5 \(installed: "):
+        env.check()
+
+
+def test_a_missing_package_stays_an_error_with_the_pip_hint() -> None:
+    env = env_with(["numpy==1.19.5", "surely-not-installed-pkg==2.0"])
+    with pytest.raises(ConfigError) as caught:
+        env.check()
+    message = str(caught.value)
+    assert "surely-not-installed-pkg==2.0 (not installed)" in message
+    assert "numpy" not in message
+    assert message.endswith("pip install surely-not-installed-pkg==2.0")
 
 
 def test_conda_specs_map_to_pip_requirements() -> None:
@@ -55,16 +82,23 @@ def test_user_managed_dependencies_are_not_checked() -> None:
     env.check()
 
 
-def test_docker_settings_are_accepted_and_ignored_with_one_info_line(
+def test_docker_spark_and_python_settings_are_accepted_with_one_info_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """What Azure's notebooks set (``predict_env.spark.precache_packages = False``, …)."""
     env = env_with(["pytest"])
     env.docker.enabled = True
     env.docker.base_image = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"
+    env.docker.base_image_registry.address = "myregistry.azurecr.io"
+    env.spark.precache_packages = False
+    env.python.interpreter_path = "/opt/miniconda/bin/python"
+    env.inferencing_stack_version = "latest"
     with caplog.at_level(logging.INFO, logger="shardrun.workspace.environment"):
         env.check()
     assert [r.message for r in caplog.records] == [
-        "environment 'batch': Docker settings are ignored; workers run here"
+        "environment 'batch': docker.enabled, docker.base_image, docker.base_image_registry, "
+        "spark.precache_packages, python.interpreter_path cannot be used by a local run and "
+        "are ignored; workers run in this Python"
     ]
 
 

@@ -224,9 +224,6 @@ class Settings:
         """
         if value is None:
             return
-        if parameter == "environment_variables" and isinstance(value, dict):
-            # YAML reads `A: 1` as a number; an environment holds text.
-            value = {k: _text(v) for k, v in value.items()}
         if parameter in self.values and not _same(self.values[parameter], value):
             first = self.origin[parameter]
             raise ConfigError(
@@ -341,17 +338,18 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
     See :func:`shardrun.config.jobspec.parse_job` for the syntax.
 
     Raises:
-        ConfigError: An override has no ``=`` or an empty key, or goes through a value
-            that is not a mapping.
+        ConfigError: An override has no ``=``, an empty key or an empty value, or goes
+            through a value that is not a mapping.
     """
     result: dict[str, Any] = _plain(data)
     for text in overrides:
         key, sep, raw = str(text).partition("=")
         key = key.strip()
-        if not sep or not key or "" in key.split("."):
+        if not sep or not key or "" in key.split(".") or not raw.strip():
+            # An empty value would read as null and quietly keep the default.
             raise ConfigError(
-                f"override {text!r} must be KEY=VALUE, such as mini_batch_size=20 or "
-                "retry_settings.timeout=30"
+                f"override {text!r} must be KEY=VALUE with a value, such as "
+                "mini_batch_size=20 or retry_settings.timeout=30 (KEY=null to unset)"
             )
         try:
             value = yaml.safe_load(raw)

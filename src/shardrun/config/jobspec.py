@@ -115,10 +115,12 @@ def load_job(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Job
         The job, with absolute paths.
 
     Raises:
-        ConfigError: The file is missing or is not valid YAML, or the job is invalid; the
+        ConfigError: The file is missing, a folder or not valid YAML, or the job is invalid; the
             message starts with the file's name.
     """
     source = Path(os.path.abspath(path))
+    if source.is_dir():
+        raise ConfigError(f"job file {str(path)!r} is a folder; give the job's YAML file")
     try:
         text = source.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -154,8 +154,10 @@ def _environment_variables(value: Any) -> dict[str, str] | None:
     if not isinstance(value, Mapping):
         raise _Bad
     for key, item in value.items():
-        if not isinstance(key, str) or not key or "=" in key or not isinstance(item, str):
+        if not isinstance(key, str) or not key or "=" in key:
             raise _Bad(f"bad entry {key!r}: {item!r}")
+        if not isinstance(item, str):
+            raise _Bad(f'{key!r}: {item!r} is not a string; in YAML, quote it: {key}: "{item}"')
     return dict(value)
 
 

@@ -1,7 +1,8 @@
-"""The rules a parallel step's own settings follow: its name, ``arguments`` and ``output``.
+"""The rules a parallel step's own settings follow: its name, ``arguments`` and ``output``,
+and the id of a run.
 
 These are Azure ML's ``ParallelRunStep`` checks. Import them from
-:mod:`shardrun.config.parallel_run`.
+:mod:`shardrun.config.parallel_run` (:func:`validate_run_id` from here).
 """
 
 from __future__ import annotations
@@ -46,6 +47,27 @@ RUNTIME_OPTIONS = (
 )
 
 _STEP_NAME = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+# Azure's run ids: letters, digits, '_', '-' and '.', at most 255; a run id is also a folder
+# name under <workspace>/runs, so it must not start with '.' nor hold '..' or a separator.
+_RUN_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,254}")
+_RUN_ID_RULE = "1 to 255 letters, digits, '_', '-' or '.', not starting with '.' and without '..'"
+
+
+def validate_run_id(run_id: str) -> str:
+    """Check a run id: it names the run's folder, which must stay inside ``<workspace>/runs``.
+
+    Returns:
+        The run id, unchanged.
+
+    Raises:
+        ConfigError: The id is empty, too long, or holds a path separator, ``..`` or
+            another character Azure does not allow.
+    """
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id) or ".." in run_id:
+        raise ConfigError(
+            parameter="run_id", message=f"run id must be {_RUN_ID_RULE}; got {run_id!r}"
+        )
+    return run_id
 
 
 def validate_step_name(name: str) -> str:

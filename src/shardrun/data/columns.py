@@ -95,7 +95,10 @@ def column_types(options: Options) -> dict[str, Any]:
 
 
 def with_path_columns(table: Any, path: str, options: Options) -> Any:
-    """Add the path's keys (Hive folders, ``partition_format``) and, if asked, its path."""
+    """Add the path's keys (Hive folders, ``partition_format``) and, if asked, its path.
+
+    Arrow strings are UTF-8: bytes of a file name that are not show as ``\\xNN`` there.
+    """
     import pyarrow as pa
 
     text = options.get("partition_format")
@@ -109,11 +112,17 @@ def with_path_columns(table: Any, path: str, options: Options) -> Any:
         elif fmt is not None and key in fmt.dates:
             column = pa.repeat(pa.scalar(datetime.fromisoformat(value), pa.timestamp("s")), rows)
         else:
-            column = pa.repeat(pa.scalar(value, pa.string()), rows)
+            column = pa.repeat(pa.scalar(_text(value), pa.string()), rows)
         table = table.append_column(key, column)
     if options.get("include_path") and PATH_COLUMN not in table.column_names:
-        table = table.append_column(PATH_COLUMN, pa.repeat(pa.scalar(path, pa.string()), rows))
+        column = pa.repeat(pa.scalar(_text(path), pa.string()), rows)
+        table = table.append_column(PATH_COLUMN, column)
     return table
+
+
+def _text(name: str) -> str:
+    """``name`` as valid UTF-8 text: undecodable bytes (lone surrogates) as ``\\xNN``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def convert(table: Any, options: Options, where: str) -> Any:
@@ -140,7 +149,9 @@ def to_pandas(table: Any) -> Any:
     pyarrow's default turns an integer column into ``float64`` (and a boolean one into
     ``object``) only in the mini-batches that happen to hold a missing value; here they are
     pandas' nullable ``Int64`` and ``boolean`` throughout. Strings are pandas' ``str``,
-    timestamps ``datetime64``, floats ``float64``.
+    timestamps ``datetime64``, floats ``float64``. Dates (a CSV column such as
+    ``WeekStarting`` of ``1990-06-14``) are ``datetime64`` too, as Azure infers them, not
+    Python ``date`` objects.
     """
     import pandas as pd
     import pyarrow as pa
@@ -156,4 +167,4 @@ def to_pandas(table: Any) -> Any:
         pa.uint64(): pd.UInt64Dtype(),
         pa.bool_(): pd.BooleanDtype(),
     }
-    return table.to_pandas(types_mapper=nullable.get)
+    return table.to_pandas(types_mapper=nullable.get, date_as_object=False)

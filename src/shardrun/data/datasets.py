@@ -1,11 +1,12 @@
 """What a dataset is: a named, lazy description of files (FileDataset) or tables.
 
-A dataset never lists or reads its data when it is created; :mod:`shardrun.engine.partition` does
-that when a run plans its mini-batches, or when ``to_path()``, ``download()`` or
-``to_pandas_dataframe()`` asks. ``take()`` and ``skip()`` are recorded, not applied: the
+A dataset never lists or reads its data when it is created; a run lists it when it plans its
+mini-batches (:mod:`shardrun.engine.partition`), and so do ``to_path()``, ``download()`` and
+``to_pandas_dataframe()``. ``take()`` and ``skip()`` are recorded, not applied: the
 listing applies them. Datasets serialise to a small JSON ``spec`` so that a run record can
 rebuild them on resume, and so that a workspace's catalogue can register them
-(:mod:`shardrun.data.registration`).
+(:mod:`shardrun.data.registration`). Each kind of dataset registers itself by subclassing
+:class:`AbstractDataset` with a ``kind``; :func:`dataset_from_spec` finds it by that kind.
 
 Paths are what Azure accepts: strings (files, folders, globs, fsspec URLs, ``azureml://``
 URIs), DataPaths (``datastore.path("mnist/")``), ``(datastore, "path")`` tuples, or a list
@@ -14,40 +15,35 @@ of these.
 
 from __future__ import annotations
 
-import importlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
+from typing import Any, ClassVar, Self, cast
 
+from shardrun.data import downloads, registration
 from shardrun.data.datapaths import (
     check_exists,
-    is_one_path,
     normalise_paths,
     resolving,
     workspace_of,
 )
+from shardrun.data.listing import iter_files, sorted_unique
 from shardrun.data.pathkeys import compile_format
+from shardrun.data.registration import Registration
+from shardrun.data.splits import plan_keys
 from shardrun.data.windows import Window, count_of
 from shardrun.errors import ConfigError
-from shardrun.workspace.datastores import DataPath
 from shardrun.workspace.workspace import Workspace, using
-
-if TYPE_CHECKING:
-    from shardrun.data.registration import Registration
-
-
-def _normalise_paths(path: Any) -> tuple[str, ...]:
-    """:func:`shardrun.data.datapaths.normalise_paths` (kept here for older imports)."""
-    return normalise_paths(path)
 
 
 class AbstractDataset:
     """What every dataset has: a kind, a name, a JSON spec, registration, take and skip.
 
     Subclasses set ``kind`` and implement :meth:`to_spec` and :meth:`from_spec` (recording
-    :attr:`window`); they are found again by kind through :data:`KINDS` (imported lazily).
+    :attr:`window`); defining one registers it in :attr:`kinds`, where
+    :func:`dataset_from_spec` finds it again (a plug-in point: a new kind of dataset is a
+    subclass, and the registry is filled by the modules that define them).
 
     Attributes:
         name: The registered name (or the name given at creation); None otherwise.
@@ -55,12 +51,21 @@ class AbstractDataset:
     """
 
     kind: ClassVar[str] = ""
+    #: The files, folders, globs or URLs it reads (every built-in kind has them).
+    paths: tuple[str, ...] = ()
+    #: kind -> the class of that kind, for every subclass defined so far.
+    kinds: ClassVar[dict[str, type[AbstractDataset]]] = {}
     name: str | None = None
     window: Window = Window()
     _registration: Registration | None = None
     #: Where its ``azureml://`` paths resolve: its datastores' workspace, or the one it
     #: was registered in (not part of the spec: a run resolves them in its own).
     _workspace: Workspace | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind:
+            AbstractDataset.kinds[cls.kind] = cls
 
     def as_named_input(self, name: str) -> DatasetConsumptionConfig:
         """Name this dataset as a step input (the name appears in logs and reports)."""
@@ -116,13 +121,44 @@ class AbstractDataset:
     def _with_window(self, window: Window) -> Self:
         spec = {k: v for k, v in self.to_spec().items() if k not in Window.KEYS}
         spec.update(window.to_spec(), name=None)
-        copy = cast(Self, dataset_from_spec(spec))
+        copy = cast(Self, type(self).from_spec(spec))
         copy._workspace = self._workspace
         return copy
 
     def _resolving(self) -> AbstractContextManager[Any]:
         """Inside the block, ``azureml://`` paths resolve in this dataset's workspace."""
         return nullcontext() if self._workspace is None else using(self._workspace)
+
+    @property
+    def partition_keys(self) -> list[str]:
+        """The dataset's partition keys, as Azure returns them (a list; empty if none).
+
+        The keys of ``partition_format`` (``{user}/{season}/...``); a TabularDataset also
+        has the keys :meth:`partition_by` declared.
+        """
+        fmt: str | None = getattr(self, "partition_format", None)
+        return list(compile_format(fmt).keys) if fmt else []
+
+    def get_partition_key_values(
+        self, partition_keys: Sequence[str] | None = None
+    ) -> list[dict[str, str]]:
+        """The distinct values of ``partition_keys`` (default: all keys), one dict each.
+
+        Lists the files (not their contents): the values come from the paths.
+
+        Raises:
+            ConfigError: A key is not a partition key of this dataset.
+        """
+        keys = list(partition_keys) if partition_keys is not None else self.partition_keys
+        unknown = sorted(set(keys) - set(self.partition_keys))
+        if unknown or not keys:
+            raise ConfigError(
+                f"partition_keys {unknown or keys} are not partition keys of this dataset; "
+                f"its keys: {self.partition_keys}",
+                "partition_keys",
+            )
+        with self._resolving():
+            return [dict(batch.partition_key_value) for batch in plan_keys(self, keys, "")]
 
     def register(
         self,
@@ -154,9 +190,10 @@ class AbstractDataset:
             ConfigError: A bad name, or ``name`` exists with another definition and
                 ``create_new_version`` is false.
         """
-        from shardrun.data.registration import register
-
-        return register(self, workspace, name, description, tags, create_new_version)
+        found = registration.register(
+            self.to_spec(), workspace, name, description, tags, create_new_version
+        )
+        return cast(Self, _registered(found))
 
     @staticmethod
     def get_by_name(
@@ -168,16 +205,13 @@ class AbstractDataset:
             ConfigError: No such name (the message lists the registered ones) or version
                 (it lists the versions).
         """
-        from shardrun.data.registration import get_by_name
-
-        return get_by_name(workspace, name, version)
+        return _registered(registration.get_by_name(workspace, name, version))
 
     @staticmethod
     def get_all(workspace: Workspace) -> dict[str, AbstractDataset]:
         """The latest version of every registered dataset, by name."""
-        from shardrun.data.registration import get_all
-
-        return get_all(workspace)
+        found = registration.get_all(workspace)
+        return {name: _registered(item) for name, item in found.items()}
 
     @staticmethod
     def get_by_id(workspace: Workspace, id: str) -> AbstractDataset:
@@ -186,9 +220,7 @@ class AbstractDataset:
         Raises:
             ConfigError: No dataset with that id was registered or saved there.
         """
-        from shardrun.data.registration import get_by_id
-
-        return get_by_id(workspace, id)
+        return _registered(registration.get_by_id(workspace, id))
 
     def _ensure_saved(self, workspace: Workspace) -> str:
         """Save this dataset's definition in ``workspace`` (unregistered) and return its id.
@@ -196,9 +228,10 @@ class AbstractDataset:
         A registered or saved dataset returns its id at once. (Azure's pipelines call
         this for their inputs; shardrun's runs need no saved id.)
         """
-        from shardrun.data.registration import ensure_saved
-
-        return ensure_saved(self, workspace)
+        self._registration = registration.ensure_saved(
+            self.to_spec(), workspace, self._registration
+        )
+        return self._registration.id
 
     @property
     def version(self) -> int | None:
@@ -273,10 +306,8 @@ class FileDataset(AbstractDataset):
         ``['/mnist/0.png', '/other/x.png']``. :meth:`download` keeps the same layout.
         This lists the files (``take``/``skip`` applied).
         """
-        from shardrun.data.downloads import relative_paths
-
         with self._resolving():
-            return list(relative_paths(self))
+            return list(downloads.relative_paths(self.paths, self._files()))
 
     def download(
         self, target_path: str | os.PathLike[str] | None = None, overwrite: bool = False
@@ -298,20 +329,22 @@ class FileDataset(AbstractDataset):
             FileExistsError: A file exists and ``overwrite`` is false.
             ConfigError: A path of the dataset does not exist.
         """
-        from shardrun.data.downloads import download
-
         with self._resolving():
-            return download(self, target_path, overwrite)
+            return downloads.download(self.paths, self._files(), target_path, overwrite)
+
+    def list_files(self) -> Iterator[tuple[str, int]]:
+        """``(path, size)`` of the files, in path order, ``take``/``skip`` applied.
+
+        Every file is listed and sorted first (spilling to disk), then the window is cut.
+        ``azureml://`` paths resolve in the workspace in use.
+        """
+        return self.window.apply(sorted_unique(iter_files(self.paths)))
+
+    def _files(self) -> Iterator[str]:
+        return (path for path, _size in self.list_files())
 
 
-#: dataset kind -> "module:Class"
-KINDS: dict[str, str] = {
-    "file": "shardrun.data.datasets:FileDataset",
-    "tabular": "shardrun.data.tables:TabularDataset",
-}
-
-
-class _FileFactory:
+class FileFactory:
     """``Dataset.File``: factories of file datasets."""
 
     @staticmethod
@@ -345,26 +378,6 @@ class _FileFactory:
         return dataset
 
 
-class _TabularFactory:
-    """``Dataset.Tabular``: factories of tabular datasets (see :mod:`shardrun.data.tables`)."""
-
-    def __getattr__(self, name: str) -> Any:
-        from shardrun.data import tables
-
-        return getattr(tables.TabularFactory, name)
-
-
-class Dataset:
-    """Azure's entry point: ``Dataset.File.from_files(...)``, ``Dataset.Tabular.…``,
-    ``Dataset.get_by_name(ws, name)``, ``Dataset.get_all(ws)``, ``Dataset.get_by_id``."""
-
-    File = _FileFactory
-    Tabular: Any = _TabularFactory()
-    get_by_name = staticmethod(AbstractDataset.get_by_name)
-    get_all = staticmethod(AbstractDataset.get_all)
-    get_by_id = staticmethod(AbstractDataset.get_by_id)
-
-
 @dataclass(frozen=True)
 class DatasetConsumptionConfig:
     """A dataset bound to an input name, as a step consumes it (Azure's class of that name).
@@ -387,48 +400,25 @@ class DatasetConsumptionConfig:
         return DatasetConsumptionConfig(self.name, self.dataset, "download", path_on_compute)
 
 
-AnyInput = str | os.PathLike[str] | DataPath | AbstractDataset | DatasetConsumptionConfig
-
-
-def named_inputs(inputs: Any) -> list[DatasetConsumptionConfig]:
-    """Turn what a user passes as ``inputs`` into named dataset inputs.
-
-    A string, DataPath or ``(datastore, path)`` tuple is a file, folder or glob; a list of
-    them is one file dataset; datasets and consumption configs keep their names
-    (``input``, ``input_1``, … otherwise).
-    """
-    if is_one_path(inputs) or isinstance(inputs, AbstractDataset | DatasetConsumptionConfig):
-        items: list[Any] = [inputs]
-    else:
-        items = list(inputs)
-        if items and all(is_one_path(i) for i in items):
-            items = [_FileFactory.from_files(items)]
-    if not items:
-        raise ConfigError("inputs must name at least one dataset, file, folder or glob; got []")
-    named: list[DatasetConsumptionConfig] = []
-    for position, item in enumerate(items):
-        default = "input" if position == 0 else f"input_{position}"
-        if isinstance(item, DatasetConsumptionConfig):
-            named.append(item)
-        elif isinstance(item, AbstractDataset):
-            named.append(DatasetConsumptionConfig(item.name or default, item))
-        elif is_one_path(item):
-            named.append(DatasetConsumptionConfig(default, _FileFactory.from_files(item)))
-        else:
-            raise ConfigError(
-                f"inputs must be paths, globs or datasets; got {type(item).__name__} {item!r}"
-            )
-    names = [n.name for n in named]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"input names must be unique; got {names}")
-    return named
-
-
 def dataset_from_spec(spec: dict[str, Any]) -> AbstractDataset:
-    """Rebuild a dataset from its :meth:`~AbstractDataset.to_spec` output."""
-    target = KINDS.get(str(spec.get("kind")))
-    if target is None:
-        raise ConfigError(f"unknown dataset kind {spec.get('kind')!r}; known: {sorted(KINDS)}")
-    module, _, name = target.partition(":")
-    cls: type[AbstractDataset] = getattr(importlib.import_module(module), name)
+    """Rebuild a dataset from its :meth:`~AbstractDataset.to_spec` output.
+
+    Raises:
+        ConfigError: No class of the spec's kind is defined (the message lists the kinds).
+    """
+    cls = AbstractDataset.kinds.get(str(spec.get("kind")))
+    if cls is None:
+        raise ConfigError(
+            f"unknown dataset kind {spec.get('kind')!r}; known: {sorted(AbstractDataset.kinds)} "
+            "(a kind is known once its module is imported; shardrun.data.factory imports all)"
+        )
     return cls.from_spec(spec)
+
+
+def _registered(found: registration.Found) -> AbstractDataset:
+    """The dataset a catalogue entry describes, knowing where it came from."""
+    spec, where = found
+    dataset = dataset_from_spec(spec)
+    dataset._workspace = where.workspace
+    dataset._registration = where
+    return dataset

@@ -1,4 +1,4 @@
-"""Copy the files of a FileDataset into a local folder, keeping their layout.
+"""Copy listed files into a local folder, keeping their layout (``FileDataset.download``).
 
 A file's place in the folder is its path relative to the dataset's *root*, the folder its
 paths have in common (Azure's ``to_path()``): a folder path counts as itself, a file as the
@@ -18,7 +18,6 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from shardrun.data.datasets import FileDataset
 from shardrun.data.pathkeys import canonical, root_of
 from shardrun.workspace.datastores import filesystem, is_url
 
@@ -65,25 +64,30 @@ def relative_path(path: str, root: str) -> str:
     return "/" + path.replace("://", "/").lstrip("/")
 
 
-def relative_paths(dataset: FileDataset) -> Iterator[str]:
-    """Each file's path relative to the dataset's root, in dataset order."""
-    from shardrun.engine.partition import list_files
-
-    root = common_root(dataset.paths)
-    for path, _size in list_files(dataset):
+def relative_paths(paths: Sequence[str], files: Iterable[str]) -> Iterator[str]:
+    """Each of ``files`` relative to the root of ``paths`` (what listed them), in order."""
+    root = common_root(paths)
+    for path in files:
         yield relative_path(path, root)
 
 
 def download(
-    dataset: FileDataset, target: str | os.PathLike[str] | None, overwrite: bool
+    paths: Sequence[str],
+    files: Iterable[str],
+    target: str | os.PathLike[str] | None,
+    overwrite: bool,
 ) -> list[str]:
-    """Copy every file of ``dataset`` below ``target`` (see ``FileDataset.download``)."""
-    from shardrun.engine.partition import list_files
+    """Copy ``files`` (listed from ``paths``) below ``target``, as ``FileDataset.download``.
 
+    Args:
+        paths: What the files were listed from: their layout below its root is kept.
+        files: The files, in order.
+        target: A local folder (created if missing); None: a new temporary one.
+        overwrite: Replace existing files.
+    """
     folder = Path(target if target is not None else tempfile.mkdtemp(prefix="shardrun-"))
     folder = folder.expanduser().absolute()
-    root = common_root(dataset.paths)
-    return copy_files((path for path, _ in list_files(dataset)), root, folder, overwrite)
+    return copy_files(files, common_root(paths), folder, overwrite)
 
 
 def copy_files(files: Iterable[str], root: str, folder: Path, overwrite: bool) -> list[str]:

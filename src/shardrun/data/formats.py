@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from typing import IO, Any
 
 from shardrun.data.columns import column_types, convert, with_path_columns
-from shardrun.engine.messages import MiniBatch
+from shardrun.data.minibatch import MiniBatch
 from shardrun.errors import ConfigError, DataError
 from shardrun.workspace.datastores import filesystem, is_url
 
@@ -311,11 +311,25 @@ def read_table(batch: MiniBatch, options: Options) -> Any:
 
     tables = [_read_file(path, batch, options) for path in batch.files]
     if len(tables) == 1:
-        return tables[0]
+        return _columns(tables[0], options, batch)
     try:
-        return pa.concat_tables(tables, promote_options="permissive")
+        table = pa.concat_tables(tables, promote_options="permissive")
     except (ValueError, TypeError) as e:
         raise DataError(f"the files of mini-batch {batch.index} do not fit together: {e}") from e
+    return _columns(table, options, batch)
+
+
+def _columns(table: Any, options: Options, batch: MiniBatch) -> Any:
+    """``table`` narrowed by the dataset's ``keep_columns`` / ``drop_columns``."""
+    kept, dropped = options.get("kept_columns"), options.get("dropped_columns") or []
+    wanted = [c for c in (kept or table.column_names) if c not in dropped]
+    missing = sorted(set(wanted) - set(table.column_names))
+    if missing:
+        raise DataError(
+            f"mini-batch {batch.index} of {batch.files[0]} has no columns {missing} "
+            f"(keep_columns); its columns are {table.column_names}"
+        )
+    return table if wanted == table.column_names else table.select(wanted)
 
 
 def read_errors() -> tuple[type[BaseException], ...]:

@@ -1,13 +1,19 @@
-"""A v2 ``type: mltable`` input as a :class:`~shardrun.data.tables.TabularDataset`.
+"""What a v2 ``type: mltable`` input describes: which tabular factory to call, and how.
+
+:func:`describe` reads the description and returns a :class:`Recipe`;
+``Dataset.Tabular.from_mltable`` (:mod:`shardrun.data.tabular_factory`) builds it.
 
 Two spellings are understood:
 
 * a folder (or the file itself) with an ``MLTable`` file, Azure ML's YAML description of
   tabular data: ``paths`` (``file``, ``folder`` or ``pattern``, relative to the folder)
   and ``transformations``: one of ``read_delimited``, ``read_parquet``,
-  ``read_json_lines``, plus optionally ``extract_columns_from_partition_format`` and
-  ``convert_column_types``. Other transformations (``take``, ``filter``, …) raise a
-  :class:`~shardrun.errors.ConfigError` rather than being ignored.
+  ``read_json_lines``, plus optionally ``extract_columns_from_partition_format``,
+  ``convert_column_types``, ``take``, ``skip``, ``keep_columns`` and ``drop_columns``.
+  Other transformations (``filter``, …) raise a :class:`~shardrun.errors.ConfigError`
+  naming them rather than being ignored. Without a read step (what Azure's
+  ``dump_mltable.py`` writes: ``paths`` of ``file:``/``folder:`` entries only) the input
+  is files: a FileDataset.
 * data files, folders or globs without an ``MLTable`` file: the format comes from the file
   extension (``.csv``, ``.tsv``, ``.psv``, ``.txt``, ``.parquet``, ``.pq``, ``.jsonl``,
   ``.ndjson``, ``.json``), of the path or of the first file of a folder.
@@ -18,12 +24,13 @@ from __future__ import annotations
 import os
 import posixpath
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import yaml
 
-from shardrun.data.datasets import _normalise_paths
-from shardrun.data.tables import TabularDataset, TabularFactory
+from shardrun.data.datapaths import normalise_paths
+from shardrun.data.listing import tabular_files
 from shardrun.errors import ConfigError
 from shardrun.workspace.datastores import filesystem, is_url
 
@@ -54,14 +61,26 @@ _READERS = {
 }
 
 
-def load(path: Any) -> TabularDataset:
+@dataclass(frozen=True)
+class Recipe:
+    """A dataset to build: ``Dataset.Tabular.from_<reader>(paths, **options)`` (or, for
+    ``reader="files"``, ``Dataset.File.from_files(paths)``), then each of ``steps``
+    (``take``, ``skip``, ``keep_columns``, ``drop_columns``) applied in order."""
+
+    reader: Literal["delimited_files", "parquet_files", "json_lines_files", "files"]
+    paths: list[str]
+    options: dict[str, Any] = field(default_factory=dict)
+    steps: tuple[tuple[str, Any], ...] = ()
+
+
+def describe(path: Any) -> Recipe:
     """The tabular dataset an ``mltable`` input names (see the module docstring).
 
     Raises:
         ConfigError: The MLTable file is invalid or uses what shardrun does not support,
             or the format cannot be told from the file names.
     """
-    paths = _normalise_paths(path)
+    paths = normalise_paths(path)
     if len(paths) == 1:
         description = _mltable_file(paths[0])
         if description is not None:
@@ -88,7 +107,7 @@ def _read_text(path: str) -> str:
         return handle.read()
 
 
-def _from_file(path: str) -> TabularDataset:
+def _from_file(path: str) -> Recipe:
     try:
         spec = yaml.safe_load(_read_text(path))
     except (OSError, UnicodeError, yaml.YAMLError) as e:
@@ -102,6 +121,7 @@ def _from_file(path: str) -> TabularDataset:
     reader: str | None = None
     options: dict[str, Any] = {}
     extra: dict[str, Any] = {}
+    windows: list[tuple[str, Any]] = []
     for step in spec.get("transformations") or []:
         name, settings = _step(step, path)
         if name in _READERS:
@@ -123,46 +143,51 @@ def _from_file(path: str) -> TabularDataset:
             extra["partition_format"] = fmt
         elif name == "convert_column_types":
             extra["set_column_types"] = _column_types(settings, path)
+        elif name in ("take", "skip", "keep_columns", "drop_columns"):
+            windows.append((name, settings))
         else:
             raise ConfigError(
                 f"MLTable file {path}: transformation {name!r} is not supported; supported: "
                 f"{sorted(_READERS)}, extract_columns_from_partition_format, "
-                "convert_column_types"
+                "convert_column_types, take, skip, keep_columns, drop_columns"
             )
     if reader is None:
-        raise ConfigError(
-            f"MLTable file {path} has no read_delimited, read_parquet or read_json_lines step"
-        )
-    return _build(reader, data, options, extra, path)
+        if extra or windows:
+            raise ConfigError(
+                f"MLTable file {path} transforms its data but has no read_delimited, "
+                "read_parquet or read_json_lines step"
+            )
+        return Recipe("files", data)
+    recipe = _build(reader, data, options, extra, path)
+    return Recipe(recipe.reader, recipe.paths, recipe.options, tuple(windows))
 
 
 def _build(
     reader: str, data: list[str], options: dict[str, Any], extra: dict[str, Any], path: str
-) -> TabularDataset:
+) -> Recipe:
     include = bool(options.get("include_path_column", False))
     if reader == "read_parquet":
-        return TabularFactory.from_parquet_files(data, include_path=include, **extra)
+        return Recipe("parquet_files", data, {"include_path": include, **extra})
     if reader == "read_json_lines":
         if options.get("invalid_lines", "error") != "error":
             raise ConfigError(
                 f"MLTable file {path}: invalid_lines must be 'error' (a bad line fails its "
                 f"mini-batch); got {options['invalid_lines']!r}"
             )
-        return TabularFactory.from_json_lines_files(
-            data, include_path=include, encoding=options.get("encoding", "utf8"), **extra
+        encoding = options.get("encoding", "utf8")
+        return Recipe(
+            "json_lines_files", data, {"include_path": include, "encoding": encoding, **extra}
         )
-    header = options.get("header", "all_files_same_headers")
-    return TabularFactory.from_delimited_files(
-        data,
-        include_path=include,
-        separator=options.get("delimiter", ","),
-        header=header,
-        encoding=options.get("encoding", "utf8"),
-        empty_as_string=bool(options.get("empty_as_string", False)),
-        infer_column_types=bool(options.get("infer_column_types", True)),
-        support_multi_line=bool(options.get("support_multi_line", False)),
-        **extra,
-    )
+    delimited = {
+        "include_path": include,
+        "separator": options.get("delimiter", ","),
+        "header": options.get("header", "all_files_same_headers"),
+        "encoding": options.get("encoding", "utf8"),
+        "empty_as_string": bool(options.get("empty_as_string", False)),
+        "infer_column_types": bool(options.get("infer_column_types", True)),
+        "support_multi_line": bool(options.get("support_multi_line", False)),
+    }
+    return Recipe("delimited_files", data, {**delimited, **extra})
 
 
 def _step(step: Any, path: str) -> tuple[str, Any]:
@@ -200,9 +225,7 @@ def _column_types(settings: Any, path: str) -> dict[str, str]:
     return types
 
 
-def _from_extensions(paths: tuple[str, ...]) -> TabularDataset:
-    from shardrun.data.splits import tabular_files
-
+def _from_extensions(paths: tuple[str, ...]) -> Recipe:
     found: set[tuple[str, str]] = set()
     for path in paths:
         suffix = posixpath.splitext(path)[1].lower()
@@ -219,7 +242,7 @@ def _from_extensions(paths: tuple[str, ...]) -> TabularDataset:
         raise ConfigError(f"mltable input paths {list(paths)} mix formats: {sorted(found)}")
     ((fmt, separator),) = found
     if fmt == "parquet":
-        return TabularFactory.from_parquet_files(list(paths))
+        return Recipe("parquet_files", list(paths))
     if fmt == "jsonl":
-        return TabularFactory.from_json_lines_files(list(paths))
-    return TabularFactory.from_delimited_files(list(paths), separator=separator)
+        return Recipe("json_lines_files", list(paths))
+    return Recipe("delimited_files", list(paths), {"separator": separator})

@@ -26,14 +26,11 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any
 
-from shardrun.data.datasets import AbstractDataset, dataset_from_spec
 from shardrun.errors import ConfigError
 from shardrun.workspace.catalogue import Entry
 from shardrun.workspace.workspace import Workspace
-
-D = TypeVar("D", bound=AbstractDataset)
 
 SAVED_PREFIX = "saved_dataset:"
 _NAME = re.compile(r"^[^\s/\\\x00-\x1f\x7f](?:[^/\\\x00-\x1f\x7f]{0,253}[^\s/\\\x00-\x1f\x7f])?$")
@@ -54,11 +51,15 @@ class Registration:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-def definition(dataset: AbstractDataset) -> dict[str, Any]:
-    """What is registered: the dataset's spec without its name."""
-    spec = dataset.to_spec()
-    spec.pop("name", None)
-    return spec
+#: What the catalogue gives back: a dataset spec (its registered name included) and where
+#: it came from. The dataset classes turn the spec into a dataset
+#: (:func:`shardrun.data.datasets.dataset_from_spec`).
+Found = tuple[dict[str, Any], Registration]
+
+
+def definition(spec: dict[str, Any]) -> dict[str, Any]:
+    """What is registered: a dataset's spec without its name."""
+    return {k: v for k, v in spec.items() if k != "name"}
 
 
 def definition_id(spec: dict[str, Any]) -> str:
@@ -68,14 +69,14 @@ def definition_id(spec: dict[str, Any]) -> str:
 
 
 def register(
-    dataset: D,
+    spec: dict[str, Any],
     workspace: Workspace,
     name: str,
     description: str | None,
     tags: dict[str, Any] | None,
     create_new_version: bool,
-) -> D:
-    """Register ``dataset``'s definition as ``name`` (see ``AbstractDataset.register``)."""
+) -> Found:
+    """Register the definition in ``spec`` as ``name`` (see ``AbstractDataset.register``)."""
     _check_workspace(workspace)
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ConfigError(
@@ -85,16 +86,14 @@ def register(
         )
     if tags is not None and not isinstance(tags, dict):
         raise ConfigError(f"tags must be a dict of key/value pairs; got {tags!r}", "tags")
-    spec = definition(dataset)
     version = workspace.catalogue.register_dataset(
-        name, spec, description, tags, bool(create_new_version)
+        name, definition(spec), description, tags, bool(create_new_version)
     )
-    entry = workspace.catalogue.get_dataset(name, version)
-    return cast(D, _from_entry(workspace, entry))
+    return _found(workspace, workspace.catalogue.get_dataset(name, version))
 
 
-def get_by_name(workspace: Workspace, name: str, version: int | str = "latest") -> AbstractDataset:
-    """A registered dataset (see ``AbstractDataset.get_by_name``)."""
+def get_by_name(workspace: Workspace, name: str, version: int | str = "latest") -> Found:
+    """A registered dataset's spec (see ``AbstractDataset.get_by_name``)."""
     _check_workspace(workspace)
     try:
         entry = workspace.catalogue.get_dataset(name, version)
@@ -106,52 +105,51 @@ def get_by_name(workspace: Workspace, name: str, version: int | str = "latest") 
             f"no dataset named {name!r} is registered in workspace {workspace.path}; "
             f"registered: {names or 'none'}. Register one with dataset.register(ws, name)"
         ) from None
-    return _from_entry(workspace, entry)
+    return _found(workspace, entry)
 
 
-def get_all(workspace: Workspace) -> dict[str, AbstractDataset]:
+def get_all(workspace: Workspace) -> dict[str, Found]:
     """The latest version of every registered dataset, by name."""
     _check_workspace(workspace)
     latest: dict[str, Entry] = {}
     for entry in workspace.catalogue.list_datasets():
         latest[entry.name] = entry  # listed by name, then version
-    return {name: _from_entry(workspace, entry) for name, entry in latest.items()}
+    return {name: _found(workspace, entry) for name, entry in latest.items()}
 
 
-def get_by_id(workspace: Workspace, id: str) -> AbstractDataset:
-    """A registered or saved dataset by id; a registered one wins (its first name)."""
+def get_by_id(workspace: Workspace, id: str) -> Found:
+    """A registered or saved dataset's spec by id; a registered one wins (its first name)."""
     _check_workspace(workspace)
     for entry in workspace.catalogue.list_datasets():
         if definition_id(entry.body) == id:
-            return _from_entry(workspace, entry)
+            return _found(workspace, entry)
     saved = workspace.catalogue.get_meta(SAVED_PREFIX + str(id))
     if saved is None:
         raise ConfigError(
             f"no dataset with id {id!r} was registered or saved in workspace {workspace.path}"
         )
-    dataset = dataset_from_spec(json.loads(saved))
-    dataset._workspace = workspace
-    dataset._registration = Registration(workspace, None, None, str(id))
-    return dataset
+    return json.loads(saved), Registration(workspace, None, None, str(id))
 
 
-def ensure_saved(dataset: AbstractDataset, workspace: Workspace) -> str:
-    """Save ``dataset``'s definition (unregistered) and return its id."""
+def ensure_saved(
+    spec: dict[str, Any], workspace: Workspace, current: Registration | None
+) -> Registration:
+    """Save the definition in ``spec`` (unregistered); what the dataset now records.
+
+    ``current`` is the dataset's registration: when it is this definition in this
+    workspace, nothing is written and it is returned as it is.
+    """
     _check_workspace(workspace)
-    spec = definition(dataset)
-    id = definition_id(spec)
-    current = dataset._registration
+    body = definition(spec)
+    id = definition_id(body)
     if current is not None and current.workspace == workspace and current.id == id:
-        return id
-    workspace.catalogue.set_meta(SAVED_PREFIX + id, json.dumps(spec, sort_keys=True))
-    dataset._registration = Registration(workspace, None, None, id)
-    return id
+        return current
+    workspace.catalogue.set_meta(SAVED_PREFIX + id, json.dumps(body, sort_keys=True))
+    return Registration(workspace, None, None, id)
 
 
-def _from_entry(workspace: Workspace, entry: Entry) -> AbstractDataset:
-    dataset = dataset_from_spec({**entry.body, "name": entry.name})
-    dataset._workspace = workspace
-    dataset._registration = Registration(
+def _found(workspace: Workspace, entry: Entry) -> Found:
+    registration = Registration(
         workspace,
         entry.name,
         entry.version,
@@ -159,7 +157,7 @@ def _from_entry(workspace: Workspace, entry: Entry) -> AbstractDataset:
         entry.description,
         dict(entry.tags),
     )
-    return dataset
+    return {**entry.body, "name": entry.name}, registration
 
 
 def _check_workspace(workspace: Any) -> None:

@@ -13,9 +13,9 @@ from itertools import chain
 from typing import Any
 
 from shardrun.data.columns import type_name
-from shardrun.data.datasets import _normalise_paths
+from shardrun.data.datapaths import normalise_paths
 from shardrun.errors import ConfigError, DataError
-from shardrun.workspace.datastores import filesystem, is_url
+from shardrun.workspace.datastores import filesystem, is_url, to_url
 
 
 def write_partitioned(
@@ -80,7 +80,5 @@ def _holds_data(fs: Any, path: str) -> bool:
 
 def target_url(target: Any) -> str:
     """The URL (or absolute path) of a target: a path, a DataPath or ``(datastore, path)``."""
-    from shardrun.workspace.datastores import to_url
-
-    (url,) = _normalise_paths(to_url(target))
+    (url,) = normalise_paths(to_url(target))
     return url

@@ -22,6 +22,7 @@ from shardrun.data.formats import (
     parse_jsonl,
     read_errors,
 )
+from shardrun.data.listing import tabular_files
 from shardrun.errors import ConfigError, DataError
 
 #: Bytes read from each sampled file.
@@ -77,8 +78,6 @@ def sample_types(paths: Sequence[str], options: Options) -> dict[str, str]:
     Raises:
         ConfigError: No data file matches, or a sample cannot be read or parsed.
     """
-    from shardrun.data.splits import tabular_files
-
     files = [name for name, _size in islice(tabular_files(paths), SAMPLE_FILES)]
     if not files:
         raise ConfigError(f"path {list(paths)} matched no data files; give files, folders or globs")

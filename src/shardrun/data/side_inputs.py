@@ -31,8 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from shardrun.data.datapaths import is_one_path
-from shardrun.data.datasets import AbstractDataset, DatasetConsumptionConfig, FileDataset
-from shardrun.data.downloads import download, is_local_filesystem
+from shardrun.data.datasets import (
+    AbstractDataset,
+    DatasetConsumptionConfig,
+    FileDataset,
+    FileFactory,
+)
+from shardrun.data.downloads import is_local_filesystem
 from shardrun.errors import ConfigError
 from shardrun.workspace.datastores import filesystem, is_url
 
@@ -130,7 +135,7 @@ def fetch(run_dir: Path, records: Sequence[dict[str, Any]]) -> None:
         partial = final.with_name(f".{final.name}.partial")
         shutil.rmtree(partial, ignore_errors=True)
         dataset = FileDataset.from_spec(record["dataset"])
-        if not download(dataset, partial, overwrite=True):
+        if not dataset.download(partial, overwrite=True):
             raise ConfigError(f"side input {record['name']!r} ({dataset!r}) matched no files")
         os.replace(partial, final)
 
@@ -145,8 +150,6 @@ def as_file_dataset(item: Any) -> FileDataset:
     Raises:
         ConfigError: ``item`` cannot be a side input.
     """
-    from shardrun.data.datasets import Dataset
-
     target = _unwrap(item)
     if isinstance(target, FileDataset):
         return target
@@ -160,7 +163,7 @@ def as_file_dataset(item: Any) -> FileDataset:
             )
         return FileDataset(paths)
     if is_one_path(target):
-        return Dataset.File.from_files(target, validate=False)
+        return FileFactory.from_files(target, validate=False)
     raise ConfigError(
         "side_inputs must be datasets, DatasetConsumptionConfigs, DataPaths or paths; got "
         f"{type(item).__name__} {item!r}",

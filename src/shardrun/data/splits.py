@@ -1,6 +1,7 @@
 """Plan tabular inputs and key-partitioned inputs into mini-batches, reading no data.
 
-Called by :func:`shardrun.engine.partition.plan_input`. Three ways to cut:
+Called by :func:`shardrun.engine.partition.plan_input`, and by the datasets themselves when
+they read their records. Three ways to cut:
 
 =================  ===========================================================================
 by size            CSV / JSON Lines: byte ranges of ``mini_batch_size`` bytes, from the file
@@ -21,24 +22,64 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import groupby, islice
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from shardrun.data.datasets import AbstractDataset, FileDataset
 from shardrun.data.formats import SPLITTABLE, open_binary, read_errors
-from shardrun.data.pathkeys import canonical, compile_format, path_keys, root_of
-from shardrun.engine.messages import BatchKind, MiniBatch
+from shardrun.data.listing import (
+    iter_files,
+    path_bytes,
+    path_text,
+    scratch_db,
+    sorted_unique,
+    tabular_files,
+)
+from shardrun.data.minibatch import BatchKind, MiniBatch
+from shardrun.data.pathkeys import compile_format, path_keys, root_of
 from shardrun.errors import ConfigError
 
-if TYPE_CHECKING:
-    from shardrun.data.tables import TabularDataset
 
-#: Files below a listed folder whose name starts with one of these are skipped (Spark's
-#: ``_SUCCESS`` and ``_temporary/``, ``.crc`` checksums), as pyarrow's datasets do.
-HIDDEN_PREFIXES = ("_", ".")
+class TableSource(Protocol):
+    """What planning needs of a tabular dataset (:class:`~shardrun.data.tables.TabularDataset`)."""
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """Files, folders and globs."""
+
+    @property
+    def format(self) -> BatchKind:
+        """``"csv"``, ``"jsonl"`` or ``"parquet"``."""
+
+    @property
+    def encoding(self) -> str:
+        """An Azure encoding name (a key of :data:`shardrun.data.formats.ENCODINGS`)."""
+
+    @property
+    def support_multi_line(self) -> bool:
+        """Quoted fields may hold line breaks (files are then read whole)."""
+
+    @property
+    def header(self) -> bool:
+        """CSV files start with a header line."""
+
+
+class KeySource(Protocol):
+    """What :func:`plan_keys` needs of a dataset: its kind and paths.
+
+    ``partition_format``, ``partition_keys`` (declared keys) and ``format`` (tabular) are
+    read when the dataset has them.
+    """
+
+    @property
+    def kind(self) -> str:
+        """``"file"`` or ``"tabular"``."""
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """Files, folders and globs."""
+
 
 # (row groups, first row, end row or -1, rows, bytes) of one Parquet mini-batch.
 Piece = tuple[tuple[int, ...], int, int, int, int]
@@ -46,29 +87,10 @@ Piece = tuple[tuple[int, ...], int, int, int, int]
 _FOOTER_THREADS = 16
 
 
-def tabular_files(paths: Iterable[str]) -> Iterator[tuple[str, int]]:
-    """``(path, size)`` of the data files ``paths`` name, hidden files left out, unsorted."""
-    from shardrun.engine.partition import iter_files
-
-    for path in paths:
-        root = canonical(root_of(path))
-        for name, size in iter_files([path]):
-            listed = canonical(name)
-            if listed == canonical(path):  # named, not found by listing
-                yield name, size
-                continue
-            below = listed[len(root) :] if listed.startswith(root) else os.path.basename(name)
-            parts = below.replace("\\", "/").split("/")
-            if not any(part.startswith(HIDDEN_PREFIXES) for part in parts if part):
-                yield name, size
-
-
 def plan_tabular(
-    dataset: TabularDataset, size: int, input_name: str, first_index: int = 0
+    dataset: TableSource, size: int, input_name: str, first_index: int = 0
 ) -> Iterator[MiniBatch]:
     """The mini-batches of a tabular dataset, about ``size`` bytes each."""
-    from shardrun.engine.partition import sorted_unique
-
     files = sorted_unique(tabular_files(dataset.paths))
     index = first_index
     if dataset.format == "parquet":
@@ -166,7 +188,7 @@ def _parquet_footers(
 
 
 def plan_keys(
-    dataset: AbstractDataset, keys: Sequence[str], input_name: str, first_index: int = 0
+    dataset: KeySource, keys: Sequence[str], input_name: str, first_index: int = 0
 ) -> Iterator[MiniBatch]:
     """One mini-batch per distinct combination of ``keys``, with every file that has it.
 
@@ -174,8 +196,6 @@ def plan_keys(
         ConfigError: A file has no value for one of ``keys`` in its path, or the dataset
             declared partition keys that do not include them.
     """
-    from shardrun.engine.partition import iter_files, sorted_unique
-
     fmt_text: str | None = getattr(dataset, "partition_format", None)
     declared = tuple(getattr(dataset, "partition_keys", None) or ())
     if declared and not set(keys) <= set(declared):
@@ -184,8 +204,8 @@ def plan_keys(
             f"input; {dataset!r} is partitioned by {list(declared)}",
             parameter="partition_keys",
         )
-    paths = list(getattr(dataset, "paths", ()))
-    if isinstance(dataset, FileDataset):
+    paths = list(dataset.paths)
+    if dataset.kind == "file":
         kind: BatchKind = "files"
         listing = sorted_unique(iter_files(paths))
     else:
@@ -220,16 +240,17 @@ def _grouped(
 
     Rows spill to a temporary SQLite file, so that a million files never sit in memory.
     """
-    from shardrun.engine.partition import scratch_db
-
     with scratch_db("shardrun-keys-") as db:
-        db.execute("CREATE TABLE f (seq INTEGER PRIMARY KEY, key TEXT, path TEXT, size INT)")
+        db.execute("CREATE TABLE f (seq INTEGER PRIMARY KEY, key TEXT, path BLOB, size INT)")
         iterator = iter(rows)
         seq = 0
         while batch := list(islice(iterator, chunk)):
             db.executemany(
                 "INSERT INTO f VALUES (?, ?, ?, ?)",
-                [(seq + n, *row) for n, row in enumerate(batch)],
+                [
+                    (seq + n, key, path_bytes(path), size)
+                    for n, (key, path, size) in enumerate(batch)
+                ],
             )
             seq += len(batch)
             db.commit()
@@ -237,7 +258,7 @@ def _grouped(
             "SELECT key, path, size FROM f ORDER BY MIN(seq) OVER (PARTITION BY key), seq"
         )
         for key, group in groupby(ordered, key=lambda row: str(row[0])):
-            yield key, ((str(path), int(size)) for _key, path, size in group)
+            yield key, ((path_text(path), int(size)) for _key, path, size in group)
 
 
 def _missing_keys(keys: Sequence[str], path: str, missing: list[str], found: dict[str, str]) -> str:

@@ -22,18 +22,22 @@ Where shardrun does better than Azure:
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from typing import Any, Literal, cast
 
 from shardrun.data.columns import stored_type, to_pandas
 from shardrun.data.datapaths import normalise_paths, resolving, workspace_of
 from shardrun.data.datasets import AbstractDataset, FileDataset
-from shardrun.data.formats import ENCODINGS, header_flag, read_table
+from shardrun.data.formats import ENCODINGS, read_table
+from shardrun.data.listing import tabular_files
 from shardrun.data.pathkeys import compile_format, path_keys, root_of
 from shardrun.data.repartition import target_url, write_partitioned
 from shardrun.data.schemas import sample_types
-from shardrun.data.windows import Window
+from shardrun.data.windows import Window, plan_table
 from shardrun.errors import ConfigError
+from shardrun.workspace.workspace import using
 
 FORMATS = ("csv", "jsonl", "parquet")
 TableFormat = Literal["csv", "jsonl", "parquet"]
@@ -46,7 +50,8 @@ PathArg = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | Any
 class TabularDataset(AbstractDataset):
     """Records in CSV, Parquet or JSON Lines files: ``run(mini_batch)`` gets a DataFrame.
 
-    Create one with :class:`TabularFactory` (``Dataset.Tabular.from_…``), whose arguments
+    Create one with :class:`~shardrun.data.tabular_factory.TabularFactory`
+    (``Dataset.Tabular.from_…``), whose arguments
     the constructor's mirror (``column_types`` holds pyarrow type names). The dataset is a
     description: nothing is read when a run plans it, except Parquet footers.
 
@@ -78,6 +83,8 @@ class TabularDataset(AbstractDataset):
         partition_format: str | None = None,
         partition_keys: Sequence[str] = (),
         name: str | None = None,
+        kept_columns: Sequence[str] | None = None,
+        dropped_columns: Sequence[str] = (),
     ) -> None:
         if format not in FORMATS:
             raise ConfigError(f"format must be one of {', '.join(FORMATS)}; got {format!r}")
@@ -101,11 +108,18 @@ class TabularDataset(AbstractDataset):
         self.column_types = {str(k): str(v) for k, v in (column_types or {}).items()}
         self.include_path = bool(include_path)
         self.partition_format = partition_format
-        self.partition_keys = tuple(partition_keys)
+        self._partition_keys = tuple(partition_keys)
         self.name = name
+        self.kept_columns = None if kept_columns is None else [str(c) for c in kept_columns]
+        self.dropped_columns = [str(c) for c in dropped_columns]
 
     def __repr__(self) -> str:
         return f"TabularDataset(format={self.format!r}, paths={list(self.paths)!r})"
+
+    @property
+    def partition_keys(self) -> list[str]:
+        """Keys declared by :meth:`partition_by`, else those of ``partition_format`` (a list)."""
+        return list(self._partition_keys) or super().partition_keys
 
     # -- what a run needs ----------------------------------------------------------------
 
@@ -132,7 +146,9 @@ class TabularDataset(AbstractDataset):
             "column_types": dict(self.column_types),
             "include_path": self.include_path,
             "partition_format": self.partition_format,
-            "partition_keys": list(self.partition_keys),
+            "partition_keys": list(self._partition_keys),
+            "kept_columns": self.kept_columns,
+            "dropped_columns": list(self.dropped_columns),
             **self.window.to_spec(),
         }
 
@@ -148,12 +164,20 @@ class TabularDataset(AbstractDataset):
     def _copy(self, **changes: Any) -> TabularDataset:
         return TabularDataset.from_spec({**self.to_spec(), **changes})
 
+    def keep_columns(self, columns: Sequence[str] | str) -> TabularDataset:
+        """Azure's ``keep_columns``: a dataset with only ``columns`` (lazy, like take)."""
+        names = [columns] if isinstance(columns, str) else list(columns)
+        return self._copy(kept_columns=names, dropped_columns=[])
+
+    def drop_columns(self, columns: Sequence[str] | str) -> TabularDataset:
+        """Azure's ``drop_columns``: a dataset without ``columns`` (lazy, like take)."""
+        names = [columns] if isinstance(columns, str) else list(columns)
+        return self._copy(dropped_columns=[*self.dropped_columns, *names])
+
     # -- reading -------------------------------------------------------------------------
 
     def _tables(self) -> Iterator[Any]:
         """Every record, as ``pyarrow.Table`` pieces of about 64 MiB, in dataset order."""
-        from shardrun.data.windows import plan_table
-
         options = self.read_options()
         for batch in plan_table(self, _READ_BYTES, "input"):
             yield read_table(batch, options)
@@ -197,9 +221,11 @@ class TabularDataset(AbstractDataset):
           The dataset is returned with the keys declared; a run then checks that
           ``partition_keys`` are among them.
         * ``target`` given (Azure's behaviour): the records are read piece by piece and
-          written under ``target`` (a local folder or an fsspec URL; it must not hold
-          data yet) as Parquet files in Hive folders, one per key combination. The
-          returned dataset reads that copy; key columns keep their types.
+          written under a new sub-folder of ``target`` (a local folder, an fsspec URL, a
+          DataPath or ``(datastore, path)``) as Parquet files in Hive folders, one per key
+          combination. The returned dataset reads that copy; key columns keep their
+          types. With ``name`` and a datastore target, it is registered under ``name``
+          (a new version each call), as Azure does.
 
         Args:
             partition_keys: Column names (a list, or one name).
@@ -222,21 +248,22 @@ class TabularDataset(AbstractDataset):
                 raise ConfigError("partition_as_file_dataset=True needs a target to write to")
             self._check_path_keys(keys)
             return self._copy(partition_keys=keys, name=name or self.name)
-        url = target_url(target)
-        with self._resolving():
+        # As Azure: a fresh sub-folder per call, so that the same target can be used again.
+        url = f"{target_url(target).rstrip('/')}/{uuid.uuid4().hex}"
+        workspace = self._workspace or workspace_of(target)
+        with using(workspace) if workspace is not None else nullcontext():
             types = write_partitioned(self._tables(), url, keys, repr(self))
-        if partition_as_file_dataset:
-            dataset: AbstractDataset = FileDataset([url])
-        else:
-            dataset = TabularFactory.from_parquet_files(url, set_column_types=types)._copy(
-                partition_keys=keys
-            )
+            if partition_as_file_dataset:
+                dataset: AbstractDataset = FileDataset([url])
+            else:
+                dataset = build(url, "parquet", True, types, False, partition_keys=keys)
+        dataset._workspace = workspace
         dataset.name = name
+        if name is not None and workspace is not None:
+            dataset = dataset.register(workspace, name, create_new_version=True)
         return dataset
 
     def _check_path_keys(self, keys: list[str]) -> None:
-        from shardrun.data.splits import tabular_files
-
         first = next(tabular_files(self.paths), None)
         if first is None:
             raise ConfigError(f"{self!r} matched no data files; nothing to partition")
@@ -255,7 +282,7 @@ class TabularDataset(AbstractDataset):
 # -- factories ----------------------------------------------------------------------------
 
 
-def _dataset(
+def build(
     path: PathArg,
     format: str,
     validate: bool,
@@ -263,6 +290,21 @@ def _dataset(
     infer: bool,
     **options: Any,
 ) -> TabularDataset:
+    """A tabular dataset of ``path``, checked and typed as Azure's factories do.
+
+    Args:
+        path: What the factories take (normalised by
+            :func:`~shardrun.data.datapaths.normalise_paths`).
+        format: ``"csv"``, ``"jsonl"`` or ``"parquet"``.
+        validate: Read a sample now; a failure raises.
+        set_column_types: Column name -> type, winning over inference.
+        infer: Infer column types from the sample (a failure is then ignored unless
+            ``validate``).
+        **options: The other :class:`TabularDataset` options.
+
+    Raises:
+        ConfigError: An option is invalid, or (``validate``) the sample cannot be read.
+    """
     paths = normalise_paths(path)
     given = {str(name): stored_type(t) for name, t in (set_column_types or {}).items()}
     dataset = TabularDataset(paths, format, column_types=given, **options)
@@ -279,155 +321,3 @@ def _dataset(
     if infer:
         dataset.column_types = {**inferred, **given}
     return dataset
-
-
-class TabularFactory:
-    """``Dataset.Tabular``: factories of :class:`TabularDataset`, with Azure's signatures."""
-
-    @staticmethod
-    def from_delimited_files(
-        path: PathArg,
-        validate: bool = True,
-        include_path: bool = False,
-        infer_column_types: bool = True,
-        set_column_types: Mapping[str, Any] | None = None,
-        separator: str = ",",
-        header: Any = True,
-        partition_format: str | None = None,
-        support_multi_line: bool = False,
-        empty_as_string: bool = False,
-        encoding: str = "utf8",
-    ) -> TabularDataset:
-        """CSV (or any delimiter) files, split into byte ranges on line boundaries.
-
-        Args:
-            path: Files, folders, globs, URLs, DataPaths or ``(datastore, path)`` tuples
-                (one or a list).
-            validate: Check now that the first file can be read and parsed. As in Azure,
-                skipping that also needs ``infer_column_types=False``.
-            include_path: Add a ``Path`` column with each record's file.
-            infer_column_types: Infer column types from the first MiB of the first file
-                (Azure: the first 200 rows) and apply them to every mini-batch; a value
-                that does not fit fails its mini-batch, naming it (fix with
-                ``set_column_types``). False: every column is a string.
-            set_column_types: Column name -> type (a ``pyarrow.DataType`` or a name:
-                ``"int64"``, ``"float"``, ``"string"``, ``"bool"``, ``"timestamp[ms]"``,
-                ``"date32"``); wins over inference; applies to key columns too.
-            separator: One character; ``"\\t"`` for TSV.
-            header: True (every file starts with the same header; Azure's
-                ``ALL_FILES_HAVE_SAME_HEADERS``), False (none: columns are ``Column1``,
-                ``Column2``, …), or ``COMBINE_ALL_FILES_HEADERS`` (each file's own header).
-            partition_format: Keys in paths, e.g. ``"{store}/{date:yyyy/MM/dd}/*.csv"``;
-                they become string (date: timestamp) columns. Hive ``key=value/`` folders
-                are always understood.
-            support_multi_line: Quoted fields may hold line breaks. Each file is then read
-                whole, as one mini-batch (it cannot be split at line breaks). With False
-                (Azure's default), a quoted line break in a file that is split fails its
-                mini-batch with an error naming the byte, instead of Azure's silently
-                misaligned records; a file that fits one mini-batch is parsed correctly.
-            empty_as_string: Keep empty fields as ``""`` in string columns. False (the
-                default): empty fields, and pyarrow's null markers such as ``NA``, are
-                missing values in every column.
-            encoding: ``utf8``, ``utf8bom``, ``iso88591``, ``latin1``, ``ascii``,
-                ``windows1252``, ``utf16`` or ``utf32`` (files in the last two are not split).
-
-        Raises:
-            ConfigError: An option is invalid, or (``validate``) no file matches or the
-                first cannot be parsed.
-        """
-        return _dataset(
-            path,
-            "csv",
-            validate,
-            set_column_types,
-            infer_column_types,
-            infer_column_types=infer_column_types,
-            separator=separator,
-            header=header_flag(header),
-            include_path=include_path,
-            partition_format=partition_format,
-            support_multi_line=support_multi_line,
-            empty_as_string=empty_as_string,
-            encoding=encoding,
-        )
-
-    @staticmethod
-    def from_parquet_files(
-        path: PathArg,
-        validate: bool = True,
-        include_path: bool = False,
-        set_column_types: Mapping[str, Any] | None = None,
-        partition_format: str | None = None,
-    ) -> TabularDataset:
-        """Parquet files, split by row groups (and a too-large row group by rows).
-
-        Azure never splits a file with one row group; shardrun does.
-
-        Args:
-            path: Files, folders, globs, URLs, DataPaths or ``(datastore, path)`` tuples
-                (one or a list).
-            validate: Check now that the first file's footer can be read.
-            include_path: Add a ``Path`` column with each record's file.
-            set_column_types: Column name -> type to convert to (see
-                :meth:`from_delimited_files`).
-            partition_format: Keys in paths (see :meth:`from_delimited_files`).
-
-        Raises:
-            ConfigError: An option is invalid, or (``validate``) no file matches or the
-                first is not Parquet.
-        """
-        return _dataset(
-            path,
-            "parquet",
-            validate,
-            set_column_types,
-            False,
-            include_path=include_path,
-            partition_format=partition_format,
-        )
-
-    @staticmethod
-    def from_json_lines_files(
-        path: PathArg,
-        validate: bool = True,
-        include_path: bool = False,
-        set_column_types: Mapping[str, Any] | None = None,
-        partition_format: str | None = None,
-        encoding: str = "utf8",
-    ) -> TabularDataset:
-        """JSON Lines files (one object per line), split into byte ranges on line breaks.
-
-        Args:
-            path: Files, folders, globs, URLs, DataPaths or ``(datastore, path)`` tuples
-                (one or a list).
-            validate: Read the first MiB of the first file now; its column types then
-                apply to every mini-batch. Without it, each mini-batch infers its own.
-            include_path: Add a ``Path`` column with each record's file.
-            set_column_types: Column name -> type (see :meth:`from_delimited_files`).
-            partition_format: Keys in paths (see :meth:`from_delimited_files`).
-            encoding: As for :meth:`from_delimited_files`.
-
-        Raises:
-            ConfigError: An option is invalid, or (``validate``) no file matches or the
-                first cannot be parsed.
-        """
-        return _dataset(
-            path,
-            "jsonl",
-            validate,
-            set_column_types,
-            validate,
-            include_path=include_path,
-            partition_format=partition_format,
-            encoding=encoding,
-        )
-
-    @staticmethod
-    def from_mltable(path: PathArg) -> TabularDataset:
-        """A v2 ``mltable`` input: a folder with an ``MLTable`` file, or data files.
-
-        See :func:`shardrun.data.mltable.load` for what is understood.
-        """
-        from shardrun.data.mltable import load
-
-        return load(path)

@@ -2,8 +2,8 @@
 
 A dataset never applies its window when ``take()`` or ``skip()`` is called: it records
 it. A FileDataset's window counts files in path order and is applied to the sorted listing
-(:func:`shardrun.engine.partition.list_files`). A TabularDataset's window counts records, in
-dataset order (files in path order); the mini-batches that
+(:meth:`shardrun.data.datasets.FileDataset.list_files`). A TabularDataset's window counts
+records, in dataset order (files in path order); the mini-batches that
 :func:`shardrun.data.splits.plan_tabular` plans are clipped to it, so that a worker still reads
 only its own slice:
 
@@ -26,13 +26,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from itertools import islice
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
-from shardrun.engine.messages import MiniBatch
+from shardrun.data.formats import SPLITTABLE, open_binary
+from shardrun.data.listing import sorted_unique, tabular_files
+from shardrun.data.minibatch import MiniBatch
+from shardrun.data.splits import TableSource, plan_tabular
 from shardrun.errors import ConfigError
-
-if TYPE_CHECKING:
-    from shardrun.data.tables import TabularDataset
 
 T = TypeVar("T")
 
@@ -98,16 +98,22 @@ def count_of(method: str, count: Any) -> int:
     return count
 
 
+class WindowedTable(TableSource, Protocol):
+    """A tabular dataset with the window its ``take()`` and ``skip()`` left."""
+
+    @property
+    def window(self) -> Window:
+        """The records kept."""
+
+
 #: ``(path, byte)``: where a record's line starts; byte -1 means the end of that file.
 Place = tuple[str, int]
 
 
 def plan_table(
-    dataset: TabularDataset, size: int, input_name: str, first_index: int = 0
+    dataset: WindowedTable, size: int, input_name: str, first_index: int = 0
 ) -> Iterator[MiniBatch]:
     """The mini-batches of a tabular dataset, about ``size`` bytes each, window applied."""
-    from shardrun.data.splits import plan_tabular
-
     window = dataset.window
     if window.whole:
         return plan_tabular(dataset, size, input_name, first_index)
@@ -152,7 +158,7 @@ def clip_rows(batches: Iterable[MiniBatch], window: Window) -> Iterator[MiniBatc
         )
 
 
-def text_bounds(dataset: TabularDataset, window: Window) -> tuple[Place, Place | None] | None:
+def text_bounds(dataset: TableSource, window: Window) -> tuple[Place, Place | None] | None:
     """Where record ``window.skip`` starts and record ``window.stop`` starts (or None: the
     end of the data); None when the data has no record ``window.skip``.
 
@@ -162,10 +168,6 @@ def text_bounds(dataset: TabularDataset, window: Window) -> tuple[Place, Place |
     Raises:
         ConfigError: The files are read whole, so records cannot be counted by lines.
     """
-    from shardrun.data.formats import SPLITTABLE, open_binary
-    from shardrun.data.splits import tabular_files
-    from shardrun.engine.partition import sorted_unique
-
     if dataset.encoding not in SPLITTABLE or (
         dataset.format == "csv" and dataset.support_multi_line
     ):

@@ -131,6 +131,19 @@ class Outcome:
     failed_items: int = 0
 
 
+def short_result(total: int, succeeded: int) -> ErrorInfo | None:
+    """The error a partial result stands for (``run()`` returned fewer results than inputs)."""
+    if succeeded >= total:
+        return None
+    message = f"run() returned {succeeded} results for {total} inputs"
+    return ErrorInfo("ShortResult", message, message)
+
+
+def attempt_error(result: BatchResult) -> ErrorInfo | None:
+    """What went wrong in one attempt: its exception, or a short result; None if nothing."""
+    return result.error or short_result(result.total, result.succeeded)
+
+
 def _batch_row(batch: MiniBatch) -> tuple[object, ...]:
     return (
         batch.index,
@@ -169,9 +182,12 @@ class Ledger:
         self.path = path
 
     @classmethod
-    def open(cls, path: str | Path) -> Ledger:
-        """Open (creating if needed) the ledger at ``path``."""
+    def open(cls, path: str | Path, readonly: bool = False) -> Ledger:
+        """Open (creating if needed) the ledger at ``path``; ``readonly`` for a reader."""
         path = Path(path)
+        if readonly:
+            uri = f"{path.resolve().as_uri()}?mode=ro"
+            return cls(sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5.0), path)
         db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
@@ -233,10 +249,16 @@ class Ledger:
         row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
-    def set_meta(self, key: str, value: str) -> None:
-        """Store a value in the ``meta`` table."""
-        with self.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+    def set_meta(self, key: str, value: str, durable: bool = False) -> None:
+        """Store a value in the ``meta`` table; ``durable`` fsyncs the commit (power cuts)."""
+        if durable:
+            self._db.execute("PRAGMA synchronous=FULL")
+        try:
+            with self.transaction() as db:
+                db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        finally:
+            if durable:
+                self._db.execute("PRAGMA synchronous=NORMAL")
 
     # -- dispatch ------------------------------------------------------------------------
 
@@ -378,10 +400,11 @@ class Ledger:
         """Recorded attempts with their mini-batch's files.
 
         All of them by mini-batch then attempt number, or, with ``failed_only``, those that
-        raised, timed out or lost their worker, in the order they ended.
+        raised, timed out, lost their worker or returned fewer results than inputs (their
+        error is a ``ShortResult``, see :func:`attempt_error`), in the order they ended.
         """
         where, order = (
-            ("WHERE a.error_type IS NOT NULL", "a.ended")
+            ("WHERE a.error_type IS NOT NULL OR a.succeeded < a.total", "a.ended")
             if failed_only
             else ("", "a.idx, a.attempt")
         )
@@ -392,7 +415,11 @@ class Ledger:
             f"ORDER BY {order}"
         )
         for row in cursor:
-            error = ErrorInfo(row[10], row[11] or "", row[12] or "") if row[10] else None
+            error = (
+                ErrorInfo(row[10], row[11] or "", row[12] or "")
+                if row[10]
+                else short_result(row[6], row[7])
+            )
             yield Attempt(
                 index=row[0],
                 attempt=row[1],

@@ -6,6 +6,9 @@ boundaries (pipes for the local backend, Ray's object store for the Ray backend)
     scheduler --Task--> backend --Task--> worker
     scheduler <--Event-- backend <--Event-- worker
         Event = WorkerReady | WorkerFailed | Started | BatchResult | WorkerExited
+
+A Task carries a :class:`~shardrun.data.minibatch.MiniBatch`: the descriptor is the data
+wing's vocabulary (planning makes it there), re-exported here for the engine.
 """
 
 from __future__ import annotations
@@ -14,38 +17,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-#: How a mini-batch's data is named: a list of files, or a slice of one tabular file.
-BatchKind = Literal["files", "csv", "jsonl", "parquet"]
+from shardrun.data.minibatch import BatchKind, MiniBatch
 
-
-@dataclass(frozen=True, slots=True)
-class MiniBatch:
-    """One call of ``run()``: it names its data and never holds it.
-
-    Attributes:
-        index: Position in dataset order; the append_row file follows it.
-        input_name: The input (dataset) this mini-batch was cut from.
-        kind: ``"files"`` (``run`` gets a list of local paths) or a tabular format.
-        files: The files, in order. A tabular mini-batch names exactly one file.
-        items: Items known when planning (files), or -1 when only the worker can count
-            them (records of a byte range).
-        size: Bytes of data this mini-batch covers, as planned.
-        start: Tabular only: first byte (csv/jsonl) or first row (parquet).
-        stop: Tabular only: end byte or end row, exclusive; -1 means the end of the file.
-        row_groups: Parquet only: the row groups to read.
-        partition_key_value: The ``partition_keys`` values of this mini-batch, if any.
-    """
-
-    index: int
-    input_name: str
-    files: tuple[str, ...]
-    items: int
-    size: int = 0
-    kind: BatchKind = "files"
-    start: int = 0
-    stop: int = -1
-    row_groups: tuple[int, ...] = ()
-    partition_key_value: tuple[tuple[str, str], ...] = ()
+__all__ = [
+    "BatchKind",
+    "BatchResult",
+    "ErrorInfo",
+    "Event",
+    "MiniBatch",
+    "Part",
+    "Started",
+    "Task",
+    "WorkerExited",
+    "WorkerFailed",
+    "WorkerReady",
+    "WorkerSpec",
+]
 
 
 @dataclass(frozen=True, slots=True)

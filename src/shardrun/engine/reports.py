@@ -20,6 +20,10 @@ from shardrun.engine.messages import ErrorInfo
 from shardrun.engine.writer import atomic_write
 
 MAX_INPUTS_LISTED = 20
+#: Longest reason kept in run.json, job_result.txt and the CLI; job_error.txt keeps it whole.
+MAX_REASON = 2000
+#: Longest error message in a row of processed_mini-batches.csv.
+MAX_CSV_MESSAGE = 500
 
 CSV_COLUMNS = (
     "mini_batch_id",
@@ -39,6 +43,13 @@ CSV_COLUMNS = (
     "error_message",
     "mini_batch",
 )
+
+
+def shorten(text: str, limit: int = MAX_REASON) -> str:
+    """``text`` cut to about ``limit`` characters, saying how much was left out and where."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters in logs/job_error.txt)"
 
 
 def _iso(timestamp: float) -> str:
@@ -75,7 +86,7 @@ def write_processed_csv(ledger: Ledger, logs: Path) -> Path:
                     f"{a.run_seconds:.3f}",
                     a.status,
                     a.error.type if a.error else "",
-                    a.error.message if a.error else "",
+                    shorten(a.error.message, MAX_CSV_MESSAGE) if a.error else "",
                     json.dumps(list(a.files)),
                 )
             )
@@ -91,9 +102,19 @@ class _Group:
 
 
 def write_job_error(
-    attempts: Iterable[Attempt], init_errors: Iterable[ErrorInfo], logs: Path
+    attempts: Iterable[Attempt],
+    init_errors: Iterable[ErrorInfo],
+    logs: Path,
+    failure: ErrorInfo | None = None,
 ) -> Path:
-    """``logs/job_error.txt``: errors grouped by type, each with its first traceback."""
+    """``logs/job_error.txt``: errors grouped by type, each with its first traceback.
+
+    Args:
+        attempts: The failed attempts (``ledger.attempts(failed_only=True)``).
+        init_errors: Failures of ``init()``.
+        logs: The run's ``logs`` folder.
+        failure: Why the run failed, in full, when it failed: it comes first.
+    """
     groups: dict[str, _Group] = {}
     for error in init_errors:
         group = groups.setdefault(f"init(): {error.type}", _Group())
@@ -113,7 +134,9 @@ def write_job_error(
             else:
                 group.more_inputs += 1
     lines: list[str] = []
-    if not groups:
+    if failure is not None:
+        lines += [f"== the run failed: {failure.type}", failure.message.rstrip(), ""]
+    elif not groups:
         lines.append("No errors.")
     for name, group in sorted(groups.items(), key=lambda kv: -kv[1].count):
         lines.append(f"== {name}: {group.count} time(s)")

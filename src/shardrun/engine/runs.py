@@ -9,43 +9,51 @@ not run again.
 
 from __future__ import annotations
 
-import fcntl
 import importlib.util
-import json
 import os
+import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from shardrun.config.parallel_run import ParallelRunConfig, validate_arguments
+from shardrun.config.step_rules import validate_run_id
 from shardrun.data import side_inputs as sides
-from shardrun.data.datasets import (
+from shardrun.data.factory import (
     AnyInput,
     DatasetConsumptionConfig,
     dataset_from_spec,
     named_inputs,
 )
-from shardrun.engine import reports
+from shardrun.engine import finish
 from shardrun.engine.backends import get_backend
+from shardrun.engine.destination import check_output_location
+from shardrun.engine.finish import STORAGE_ERRORS
 from shardrun.engine.ledger import Counts, Ledger
 from shardrun.engine.messages import WorkerSpec
 from shardrun.engine.monitor import Monitor
 from shardrun.engine.partition import plan_input
 from shardrun.engine.policy import Policy
+from shardrun.engine.record import (
+    driver_lock,
+    inspect_run,
+    output_lock,
+    read_record,
+    write_record,
+)
 from shardrun.engine.scheduler import Scheduler, Verdict
-from shardrun.engine.writer import atomic_write, merge
-from shardrun.errors import ConfigError, NoResultToAppend, RunNotFound, ShardrunError
+from shardrun.engine.signals import Interrupts
+from shardrun.errors import ConfigError, RunNotFound
 from shardrun.worker.entry_script import check_entry_script
 from shardrun.workspace import compute
 from shardrun.workspace.environment import Environment
 from shardrun.workspace.workspace import Workspace, resolve_workspace, using
 
-RUN_RECORD = "run.json"
+__all__ = ["RunResult", "inspect_run", "list_runs", "read_record", "resume", "run_parallel"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +73,10 @@ class RunResult:
     workspace: Path | None = None
 
     def __str__(self) -> str:
-        return (self.run_dir / "logs" / "job_result.txt").read_text().strip()
+        try:
+            return (self.run_dir / "logs" / "job_result.txt").read_text().strip()
+        except OSError:  # the disk was full: the verdict is in memory only
+            return f"{self.status}. Reason: {self.reason}" if self.reason else self.status
 
     def resume(self, show_progress: bool = True) -> RunResult:
         """Continue this run (see :func:`resume`)."""
@@ -75,19 +86,8 @@ class RunResult:
 def new_run_id(config: ParallelRunConfig, name: str | None = None) -> str:
     """A fresh run id: the step name (or the script's name), a timestamp and a random tag."""
     stem = name or Path(config.entry_script).stem.replace("_", "-").lower()
+    stem = re.sub(r"[^a-z0-9-]+", "-", stem).strip("-") or "run"  # a valid run id
     return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-
-
-def list_runs(workspace: Workspace | str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
-    """The records of every run in the workspace, newest first."""
-    ws = resolve_workspace(workspace)
-    records = []
-    for run_dir in ws.runs_dir.iterdir():
-        try:
-            records.append(read_record(run_dir))
-        except (RunNotFound, ValueError):
-            continue
-    return sorted(records, key=lambda r: -float(r.get("created", 0)))
 
 
 def run_parallel(
@@ -100,6 +100,7 @@ def run_parallel(
     arguments: Sequence[Any] | None = None,
     side_inputs: Sequence[Any] | None = None,
     show_progress: bool = True,
+    on_start: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run the entry script over ``inputs`` in parallel and wait for the verdict.
 
@@ -110,7 +111,8 @@ def run_parallel(
             it. Defaults to ``<run_dir>/outputs/output``.
         workspace: The workspace folder (else ``$SHARDRUN_WORKSPACE``, else
             ``./shardrun-workspace``).
-        run_id: A name for the run; must be new in the workspace.
+        run_id: A name for the run, new in the workspace: letters, digits, ``_``, ``-`` and
+            ``.`` (not first, no ``..``), at most 255 (it names ``<workspace>/runs/<run_id>``).
         arguments: Extra ``sys.argv`` for the entry script (``--name value`` pairs). A side
             input among them becomes its local path.
         side_inputs: Reference data every worker reads whole, not split (Azure's
@@ -118,16 +120,26 @@ def run_parallel(
             ones are used where they are; others are downloaded once, before workers
             start, into ``<run_dir>/side_inputs/<name>/`` (see :mod:`shardrun.data.side_inputs`).
         show_progress: Show a progress bar in the terminal.
+        on_start: Called with the run id once the run exists and its input is planned,
+            before any worker starts (the CLI prints the id then).
 
     Raises:
-        ConfigError: Something is wrong with the config, the inputs or the run id; raised
-            before any worker starts.
+        ConfigError: Something is wrong with the config, the inputs or the run id, or a
+            live run already writes to ``output``; raised before any worker starts.
+        StorageError: The run could not be created (a full disk); nothing is left behind.
+
+    Ctrl-C (and SIGTERM where the program turns it into one, as the CLI does) cancels the
+    run: it ends ``Canceled`` with its reports written, however many signals arrive. A run
+    that fails or is canceled leaves no append_row file: the one an earlier run left in
+    ``output`` is removed when this run starts (see :mod:`shardrun.engine.finish`).
     """
     config = config.resolve()
     check_entry_script(config.entry_script_path)
-    named = named_inputs(inputs)
-    ws = resolve_workspace(workspace)
-    run_id = run_id or new_run_id(config)
+    with finish.storage("opening the workspace", "start the run again"):
+        ws = resolve_workspace(workspace)
+    with using(ws):  # azureml:// inputs name datastores of this workspace
+        named = named_inputs(inputs)
+    run_id = validate_run_id(run_id) if run_id is not None else new_run_id(config)
     run_dir = ws.run_dir(run_id)
     if run_dir.exists():
         raise ConfigError(
@@ -141,6 +153,7 @@ def run_parallel(
     if isinstance(config.environment, Environment):
         config.environment.check()
     output_dir = Path(output).resolve() if output is not None else run_dir / "outputs" / "output"
+    check_output_location(output_dir)
     record = {
         "run_id": run_id,
         "status": "NotStarted",
@@ -154,14 +167,20 @@ def run_parallel(
         "backend": backend,
         "backend_options": backend_options,
     }
-    (run_dir / "logs").mkdir(parents=True)
-    _write_record(run_dir, record)
-    try:
-        return _execute(run_dir, record, config, named, show_progress)
-    except ConfigError:
-        # Nothing ran (the inputs are wrong): leave no half-made run behind.
-        shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+    with (
+        Interrupts() as stop,
+        finish.storage(f"creating run {run_id!r}", "start the run again"),
+        output_lock(output_dir, run_id),
+    ):
+        try:
+            (run_dir / "logs").mkdir(parents=True)
+            with driver_lock(run_dir):
+                write_record(run_dir, record)
+                return _execute(run_dir, record, config, named, show_progress, stop, on_start)
+        except (ConfigError, *STORAGE_ERRORS):
+            # Nothing ran (the inputs are wrong, the disk is full): no half-made run.
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
 
 
 def _backend_for(ws: Workspace, config: ParallelRunConfig) -> tuple[str, dict[str, Any]]:
@@ -197,51 +216,63 @@ def resume(
     *,
     workspace: Workspace | str | os.PathLike[str] | None = None,
     show_progress: bool = True,
+    on_start: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Continue a run that failed, was cancelled or whose driver died.
 
     Done mini-batches are not run again; failed ones get a fresh set of ``run_max_try``
-    tries. A completed run is returned as it is.
+    tries. A completed run is returned as it is. A run whose driver was killed after its
+    output was merged only gets its bookkeeping finished.
+
+    Args:
+        run_id: The run.
+        workspace: Its workspace (see :func:`run_parallel`).
+        show_progress: Show a progress bar in the terminal.
+        on_start: Called with the run id once the run is found.
 
     Raises:
+        ConfigError: ``run_id`` is not a valid run id.
         RunNotFound: No such run in the workspace.
+        ConfigError: Another process drives the run, or a live run writes its output folder.
     """
-    ws = resolve_workspace(workspace)
+    run_id = validate_run_id(run_id)
+    again = f"`shardrun resume {run_id}`"
+    with finish.storage("opening the workspace", again):
+        ws = resolve_workspace(workspace)
     run_dir = ws.run_dir(run_id)
     record = read_record(run_dir)
-    config = ParallelRunConfig.from_dict(record["config"])
+    if on_start is not None:
+        on_start(run_id)
     if record["status"] == "Completed":
         return _result(run_dir, record)
+    config = ParallelRunConfig.from_dict(record["config"])
     named = [
         DatasetConsumptionConfig(item["name"], dataset_from_spec(item["dataset"]))
         for item in record["inputs"]
     ]
-    return _execute(run_dir, record, config, named, show_progress, resuming=True)
+    output_dir = Path(record["output_dir"])
+    with (
+        Interrupts() as stop,
+        finish.storage(f"resuming run {run_id!r}", again),
+        driver_lock(run_dir),
+    ):
+        record = read_record(run_dir)  # the driver we waited for may have finished it
+        if record["status"] == "Completed":
+            return _result(run_dir, record)
+        with output_lock(output_dir, run_id):
+            return _execute(run_dir, record, config, named, show_progress, stop, resuming=True)
 
 
-def read_record(run_dir: Path) -> dict[str, Any]:
-    """The run's ``run.json``."""
-    try:
-        return dict(json.loads((run_dir / RUN_RECORD).read_text()))
-    except FileNotFoundError:
-        raise RunNotFound(f"no run {run_dir.name!r} in {run_dir.parent.parent}") from None
-
-
-def _write_record(run_dir: Path, record: dict[str, Any]) -> None:
-    with atomic_write(run_dir / RUN_RECORD, "w", fsync=False) as handle:
-        json.dump(record, handle, indent=2)
-
-
-@contextmanager
-def _driver_lock(run_dir: Path) -> Iterator[None]:
-    with open(run_dir / "driver.lock", "w") as handle:
+def list_runs(workspace: Workspace | str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+    """The records of every run in the workspace, newest first, as :func:`inspect_run` sees them."""
+    ws = resolve_workspace(workspace)
+    records = []
+    for run_dir in ws.runs_dir.iterdir():
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConfigError(f"run {run_dir.name!r} is being driven by another process") from None
-        handle.write(str(os.getpid()))
-        handle.flush()
-        yield
+            records.append(inspect_run(run_dir))
+        except (RunNotFound, ValueError):
+            continue
+    return sorted(records, key=lambda r: -float(r.get("created", 0)))
 
 
 def _plan(ledger: Ledger, config: ParallelRunConfig, named: list[DatasetConsumptionConfig]) -> None:
@@ -263,44 +294,72 @@ def _execute(
     config: ParallelRunConfig,
     named: list[DatasetConsumptionConfig],
     show_progress: bool,
+    interrupts: Interrupts,
+    on_start: Callable[[str], None] | None = None,
     resuming: bool = False,
 ) -> RunResult:
-    logs = run_dir / "logs"
+    """Drive the run, then end it (:mod:`shardrun.engine.finish`) whatever happened."""
     started = time.monotonic()
-    ws = resolve_workspace(record["workspace"])
-    with _driver_lock(run_dir), using(ws):
-        ledger = Ledger.open(run_dir / "ledger.sqlite")
+    ledger: Ledger | None = None
+    with using(resolve_workspace(record["workspace"])):
         try:
-            _plan(ledger, config, named)
-            sides.fetch(run_dir, record.get("side_inputs", []))
-            if resuming:
-                ledger.reset_running()
-                ledger.reopen_failed()
-            record.update(status="Running", started=time.time())
-            _write_record(run_dir, record)
-            options = {item.name: item.dataset.read_options() for item in named}
-            verdict, init_errors = _schedule(
-                run_dir, record, config, ledger, options, show_progress
-            )
-            verdict, output_file = _finish_output(run_dir, record, config, ledger, verdict)
-            counts = ledger.counts()
-            reports.write_processed_csv(ledger, logs)
-            reports.write_job_error(ledger.attempts(failed_only=True), init_errors, logs)
+            finish.reserve(run_dir)
+            ledger = Ledger.open(run_dir / "ledger.sqlite")
+            end = _drive(run_dir, record, config, named, ledger, show_progress, on_start, resuming)
+        except KeyboardInterrupt:
+            end = finish.End(Verdict("Canceled", interrupts.reason or "canceled"))
+        except STORAGE_ERRORS as e:
+            again = f"`shardrun resume {record['run_id']}`"
+            end = finish.End(Verdict("Failed", finish.describe_storage(e, again), e))
+        except BaseException:
+            if ledger is not None:
+                ledger.close()
+            raise
+        interrupts.shield()
+        if end.verdict.status == "Canceled" and interrupts.reason:
+            end = finish.End(Verdict("Canceled", interrupts.reason), end.init_errors)
+        try:
+            if ledger is not None:
+                end = finish.seal(run_dir, ledger, end)
+            elapsed = time.monotonic() - started
+            record = finish.complete(run_dir, record, config, ledger, end, elapsed)
         finally:
-            ledger.close()
-        elapsed = time.monotonic() - started
-        text = reports.summary(verdict.status, counts, verdict.reason, output_file, elapsed)
-        reports.write_job_result(text, logs)
-        reports.write_overview(logs, record["run_id"], verdict.status, counts, elapsed)
-        record.update(
-            status=verdict.status,
-            reason=verdict.reason,
-            ended=time.time(),
-            output_file=str(output_file) if output_file else None,
-            counts=counts.__dict__,
-        )
-        _write_record(run_dir, record)
+            if ledger is not None:
+                ledger.close()
     return _result(run_dir, record)
+
+
+def _drive(
+    run_dir: Path,
+    record: dict[str, Any],
+    config: ParallelRunConfig,
+    named: list[DatasetConsumptionConfig],
+    ledger: Ledger,
+    show_progress: bool,
+    on_start: Callable[[str], None] | None,
+    resuming: bool,
+) -> finish.End:
+    merged = finish.merged_output(ledger)
+    if merged is not None:
+        # An earlier driver was killed after the merge was recorded: nothing runs again.
+        finish.clear_output(run_dir, record, config, merged=True)
+        if not merged.exists():
+            reason = f"the merged output {merged} was removed after the run; start a new run"
+            return finish.End(Verdict("Failed", reason))
+        return finish.End(Verdict("Completed"), output_file=merged)
+    _plan(ledger, config, named)
+    sides.fetch(run_dir, record.get("side_inputs", []))
+    finish.clear_output(run_dir, record, config)
+    ledger.reset_running()
+    if resuming:
+        ledger.reopen_failed()
+    record.update(status="Running", started=time.time())
+    write_record(run_dir, record)
+    if on_start is not None:
+        on_start(record["run_id"])
+    options = {item.name: item.dataset.read_options() for item in named}
+    verdict, init_errors = _schedule(run_dir, record, config, ledger, options, show_progress)
+    return finish.merge_output(record, config, ledger, finish.End(verdict, init_errors))
 
 
 def _schedule(
@@ -349,43 +408,14 @@ def _schedule(
         record["run_id"], run_dir / "logs", show_progress, config.resource_monitor_interval
     )
     scheduler = Scheduler(ledger, backend, spec, policy, on_progress=monitor)
-    with monitor:
-        verdict = scheduler.run()
-        monitor(scheduler)
-    return verdict, scheduler.init_errors
-
-
-def _finish_output(
-    run_dir: Path,
-    record: dict[str, Any],
-    config: ParallelRunConfig,
-    ledger: Ledger,
-    verdict: Verdict,
-) -> tuple[Verdict, Path | None]:
-    if verdict.status != "Completed" or config.output_action != "append_row":
-        return verdict, None
-    counts = ledger.counts()
-    if counts.succeeded_items == 0:
-        first = ledger.first_error()
-        cause = f"{first.error.type}: {first.error.message}" if first and first.error else "none"
-        error = NoResultToAppend(
-            f"there is no succeeded mini-batch item returned from run(); first error: {cause}"
-        )
-        return Verdict("Failed", str(error), error), None
-    output_dir = Path(record["output_dir"])
-    output_dir.mkdir(parents=True, exist_ok=True)
-    destination = output_dir / config.append_row_file_name
     try:
-        merge(
-            ledger.parts,
-            destination,
-            config.append_row_format,
-            header=config.append_row_dataframe_header,
-        )
-    except (OSError, ShardrunError, ValueError) as e:
-        return Verdict("Failed", f"merging the output into {destination} failed: {e}", e), None
-    shutil.rmtree(run_dir / "parts", ignore_errors=True)
-    return verdict, destination
+        with monitor:
+            verdict = scheduler.run()
+            monitor(scheduler)
+    except BaseException:
+        backend.shutdown(graceful=False)  # no worker may outlive an interrupted scheduler
+        raise
+    return verdict, scheduler.init_errors
 
 
 def _result(run_dir: Path, record: dict[str, Any]) -> RunResult:

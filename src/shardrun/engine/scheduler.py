@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from shardrun.engine.backends.base import Backend
-from shardrun.engine.ledger import Counts, Ledger, Outcome
+from shardrun.engine.ledger import Counts, Ledger, Outcome, attempt_error
 from shardrun.engine.messages import (
     BatchResult,
     ErrorInfo,
@@ -41,7 +41,7 @@ from shardrun.engine.messages import (
     WorkerReady,
     WorkerSpec,
 )
-from shardrun.engine.policy import Policy
+from shardrun.engine.policy import Policy, killed_from_outside
 from shardrun.engine.writer import Syncer
 from shardrun.errors import (
     EntryScriptError,
@@ -103,6 +103,8 @@ class Scheduler:
         self.failed = self.counts.failed
         self.succeeded_items = self.counts.succeeded_items
         self.init_errors: list[ErrorInfo] = []
+        #: Workers killed by a signal from outside while starting (not init() failures).
+        self.start_kills = 0
         self.slots: dict[int, _Slot] = {}
         self._source: Iterator[tuple[MiniBatch, int]] = ledger.pending()
         self._source_done = False
@@ -301,8 +303,15 @@ class Scheduler:
         slot.killed = None
         slot.state = "gone"
         if was_starting and not slot.init_failed and not event.expected:
-            message = f"{slot.name or 'a worker'} exited with code {event.exitcode} during init()"
-            self.init_errors.append(ErrorInfo("WorkerLost", message, message))
+            if killed_from_outside(event.exitcode):
+                # Not init()'s doing (OOM killer, an operator, a chaos test): restart, and
+                # let the progress watchdog, not Azure's init() limit, end a hopeless run.
+                self.start_kills += 1
+            else:
+                message = (
+                    f"{slot.name or 'a worker'} exited with code {event.exitcode} during init()"
+                )
+                self.init_errors.append(ErrorInfo("WorkerLost", message, message))
         if was_starting and len(self.init_errors) >= self.policy.init_failure_limit:
             if not any(s.state != "gone" for s in self.slots.values()):
                 first = self.init_errors[0]
@@ -378,8 +387,9 @@ class Scheduler:
     # -- thresholds ----------------------------------------------------------------------
 
     def _check_thresholds(self, all_scheduled: bool) -> None:
+        failed_batches = self.policy.failed_mini_batches(self.failed, self.failed_batches)
         reason = self.policy.breach(
-            self.failed_items, self.failed_batches, self.counts.total, all_scheduled
+            self.failed_items, failed_batches, self.counts.total, all_scheduled
         )
         if reason:
             raise ErrorThresholdExceeded(f"{reason}; first error: {self._first_error()}")
@@ -388,8 +398,8 @@ class Scheduler:
         attempt = self.ledger.first_error()
         if attempt is not None and attempt.error is not None:
             return _describe(attempt.error)
-        errors = (o.result.error for o in self._outcomes if o.result.error is not None)
-        first = next(errors, None)
+        errors = (attempt_error(o.result) for o in self._outcomes)
+        first = next((e for e in errors if e is not None), None)
         return _describe(first) if first else "none recorded"
 
 

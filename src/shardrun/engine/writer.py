@@ -36,11 +36,16 @@ FORMATS = ("text", "csv", "jsonl", "parquet")
 
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "wb", fsync: bool = True) -> Iterator[IO[Any]]:
-    """Write ``path`` under a temporary name, fsync it, then rename it into place."""
+    """Write ``path`` under a temporary name, fsync it, then rename it into place.
+
+    A text ``mode`` writes UTF-8; file names that are not UTF-8 keep their bytes.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    binary = "b" in mode
+    encoding, errors = (None, None) if binary else ("utf-8", "surrogateescape")
     try:
-        with open(tmp, mode) as handle:
+        with open(tmp, mode, encoding=encoding, errors=errors) as handle:
             yield handle
             handle.flush()
             if fsync:

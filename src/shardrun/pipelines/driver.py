@@ -26,7 +26,8 @@ from fsspec.implementations.local import LocalFileSystem
 
 from shardrun.config.parameters import PipelineParameter
 from shardrun.data import side_inputs as sides
-from shardrun.data.datasets import AbstractDataset, Dataset, DatasetConsumptionConfig, FileDataset
+from shardrun.data.datasets import AbstractDataset, DatasetConsumptionConfig, FileDataset
+from shardrun.data.factory import Dataset
 from shardrun.data.windows import Window
 from shardrun.engine.runs import run_parallel
 from shardrun.errors import ShardrunError
@@ -65,7 +66,11 @@ class Context:
         return self.data[data.name]["local_path"]
 
     def input(self, item: Any, position: int) -> DatasetConsumptionConfig:
-        """A step input as a named dataset."""
+        """A step input as a named dataset (an ``mltable`` PipelineData as a table)."""
+        if isinstance(item, PipelineData) and getattr(item, "data_type", None) == "mltable":
+            return DatasetConsumptionConfig(
+                item.name, Dataset.Tabular.from_mltable(self.data_path(item))
+            )
         if isinstance(item, PipelineData):
             return DatasetConsumptionConfig(item.name, FileDataset([self.data_path(item)]))
         if isinstance(item, DatasetConsumptionConfig):

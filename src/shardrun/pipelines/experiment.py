@@ -251,6 +251,10 @@ class PipelineRun:
         """Every step run, in the order they run."""
         return [StepRun(self, s) for s in self.get_details()["steps"]]
 
+    def get_children(self) -> Iterator[StepRun]:
+        """Azure's name for the step runs: an iterator, in the order they run."""
+        return iter(self.get_steps())
+
     def cancel(self) -> None:
         """Stop the run: the driver cancels the running step cleanly (its workers stop)."""
         record = self.get_details()

@@ -66,6 +66,8 @@ class PipelineData:
         self.output_name = output_name or name
         self.output_mode = output_mode
         self.output_path_on_compute = output_path_on_compute
+        # "mltable": the next step reads it as a table (a v2 pipeline's mltable output).
+        self.data_type = data_type
 
     def __repr__(self) -> str:
         return f"PipelineData(name={self.name!r})"

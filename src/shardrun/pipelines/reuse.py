@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from shardrun.engine.partition import iter_files
+from shardrun.data.listing import iter_files
 from shardrun.engine.writer import atomic_write
 from shardrun.workspace.datastores import is_url
 

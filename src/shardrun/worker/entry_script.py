@@ -20,6 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
 
+import _shardrun_azureml
 from shardrun.errors import ConfigError, EntryScriptError
 
 
@@ -73,12 +74,42 @@ def import_entry_script(path: Path) -> ModuleType:
 
 @dataclass(frozen=True)
 class MiniBatchContext:
-    """The second argument of ``run(mini_batch, context)`` (Azure's mini_batch_context)."""
+    """The second argument of ``run(mini_batch, context)`` (Azure's mini_batch_context).
+
+    Attributes:
+        minibatch_index: The mini-batch's position in dataset order.
+        attempt: 1 for the first try, then 2, 3, …
+        partition_key_value: The ``partition_keys`` values of this mini-batch (a dict).
+        input_name: The name of the input the mini-batch was cut from.
+        files: The files the mini-batch covers.
+        kind: ``"files"`` or the tabular format (``csv``, ``jsonl``, ``parquet``).
+    """
 
     minibatch_index: int
     attempt: int
     partition_key_value: Mapping[str, str] = field(default_factory=dict)
-    dataset: str = ""
+    input_name: str = ""
+    files: tuple[str, ...] = ()
+    kind: str = "files"
+
+    @property
+    def dataset(self) -> Any:
+        """As in Azure: the dataset of this mini-batch, the input filtered to its files.
+
+        A FileDataset or a TabularDataset of :attr:`files`, named after the input (built
+        when first read: most scripts never ask).
+        """
+        from shardrun.data.factory import Dataset  # only for scripts that read it
+
+        readers = {
+            "files": Dataset.File.from_files,
+            "csv": Dataset.Tabular.from_delimited_files,
+            "jsonl": Dataset.Tabular.from_json_lines_files,
+            "parquet": Dataset.Tabular.from_parquet_files,
+        }
+        dataset = readers[self.kind](list(self.files), validate=False)
+        dataset.name = self.input_name
+        return dataset
 
 
 def runner(module: ModuleType) -> Callable[[Any, MiniBatchContext], Any]:
@@ -150,5 +181,15 @@ class EntryScript:
 
 
 def shim_path() -> str:
-    """The folder of the ``azureml`` compatibility packages (appended to workers' sys.path)."""
+    """The folder of the ``azureml`` and ``azureml_user`` stand-ins."""
     return str(Path(__file__).parent / "shims")
+
+
+def install_shims() -> None:
+    """Make the stand-ins importable as a fallback: installed ``azureml.*`` packages win.
+
+    The ``azureml`` stand-in is a namespace portion found by a finder that Python asks last
+    (see ``_shardrun_azureml``), so it extends the installed ``azureml`` namespace (for
+    example ``azureml.dataprep``, which ``mltable`` needs) and never hides it.
+    """
+    _shardrun_azureml.install()

@@ -30,14 +30,23 @@ from shardrun.engine.messages import (
 )
 from shardrun.errors import EntryScriptError
 from shardrun.worker import entry_script, readers, results
+from shardrun.workspace import credentials
 
 _LOG_FORMAT = "%(asctime)s|%(levelname)s|%(name)s|%(message)s"
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
-    """Reduce an exception to text that always pickles."""
+    """Reduce an exception to text that always pickles and is valid UTF-8 for the ledger."""
     text = "".join(traceback.format_exception(exc))
-    return ErrorInfo(type(exc).__name__, str(exc), text)
+    return ErrorInfo(type(exc).__name__, _utf8(str(exc)), _utf8(text))
+
+
+def _utf8(text: str) -> str:
+    """``text`` with the bytes of a file name that is not UTF-8 shown as ``\\xNN``."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that no file name produced
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def log_paths(run_dir: str, node: str, process: str) -> dict[str, Path]:
@@ -106,6 +115,7 @@ class Worker:
         self._log.setLevel(logging.INFO)
         self._log.addHandler(_file_handler(paths["sys"]))
         self._log.propagate = False
+        credentials.redact_logs()  # DEBUG logs of storage clients print key ids
 
     def prepare_environment(self) -> None:
         """Set ``sys.argv``, ``sys.path`` and the environment the entry script expects."""
@@ -129,8 +139,7 @@ class Worker:
         for folder in dict.fromkeys([self.spec.source_directory, str(script.parent)]):
             if folder not in sys.path:
                 sys.path.insert(0, folder)
-        # Appended last: real azureml packages, where installed, win.
-        sys.path.append(entry_script.shim_path())
+        entry_script.install_shims()  # a fallback: installed azureml packages win
         os.makedirs(self.spec.output_dir, exist_ok=True)
         self._parts.mkdir(parents=True, exist_ok=True)
 
@@ -193,7 +202,12 @@ class Worker:
         try:
             with readers.materialise(batch, self.spec, self.name) as (payload, total):
                 context = entry_script.MiniBatchContext(
-                    batch.index, task.attempt, dict(batch.partition_key_value), batch.input_name
+                    batch.index,
+                    task.attempt,
+                    dict(batch.partition_key_value),
+                    batch.input_name,
+                    batch.files,
+                    batch.kind,
                 )
                 yield time.time()
                 run_started = time.monotonic()

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from shardrun.data.downloads import is_local_filesystem
-from shardrun.engine.messages import MiniBatch, WorkerSpec
+from shardrun.data.minibatch import MiniBatch
+from shardrun.engine.messages import WorkerSpec
 from shardrun.errors import DataError
 from shardrun.workspace.datastores import filesystem, is_url
 

@@ -39,7 +39,11 @@ def result_length(result: object) -> int:
 
 
 def encode(result: Any, fmt: str) -> tuple[bytes, tuple[str, ...] | None]:
-    """Encode one ``run()`` result as a part's bytes; also return its column names."""
+    """Encode one ``run()`` result as a part's bytes; also return its column names.
+
+    Text is UTF-8; a file name that is not (its bytes are lone surrogates in Python) is
+    written back as the bytes it was read from.
+    """
     if _is_arrow_table(result):
         result = result.to_pandas()
     if fmt == "parquet":
@@ -53,15 +57,15 @@ def encode(result: Any, fmt: str) -> tuple[bytes, tuple[str, ...] | None]:
         else:
             text = result.to_json(orient="records", lines=True, date_format="iso")
             text = text if not text or text.endswith("\n") else text + "\n"
-        return text.encode(), columns
+        return text.encode("utf-8", "surrogateescape"), columns
     if fmt == "text":
-        return "".join(f"{x}\n" for x in result).encode(), None
+        return "".join(f"{x}\n" for x in result).encode("utf-8", "surrogateescape"), None
     if fmt == "csv":
         import csv
 
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows([x] for x in result)
-        return buffer.getvalue().encode(), ("result",)
+        return buffer.getvalue().encode("utf-8", "surrogateescape"), ("result",)
     return "".join(json.dumps(x, default=str) + "\n" for x in result).encode(), None
 
 

@@ -11,6 +11,12 @@ variable that holds it.
   and that name is stored. Processes started from this one inherit it; any other process
   (another terminal, a Ray node) needs the variable set. This is logged once, at INFO,
   naming the variable and never the value.
+
+Secrets also stay out of logs. Every secret value a process reads (:func:`resolve`,
+:func:`store`), and the values of the variables that cloud clients read by themselves
+(``AWS_ACCESS_KEY_ID``, ``AZURE_STORAGE_CONNECTION_STRING``, …), is masked as ``***`` in
+every log record that process makes from then on (:func:`redact_logs`): at DEBUG level,
+botocore prints the access key id of each S3 request, inside its ``Authorization`` header.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
 
 from shardrun.errors import ConfigError
 
@@ -25,6 +34,23 @@ log = logging.getLogger(__name__)
 
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _announced: set[tuple[str, str]] = set()
+# Variables that cloud clients read credentials from without shardrun's help.
+_CLIENT_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AZURE_STORAGE_KEY",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_CONNECTION_STRING",
+    "AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_CLIENT_SECRET",
+    "GOOGLE_APPLICATION_CREDENTIALS_JSON",
+)
+MASK = "***"
+# Shorter values would mask ordinary words; no real key, token or key id is this short.
+_MIN_SECRET = 4
+_secrets: list[str] = []  # longest first, so a secret that holds another is masked whole
+_factory_installed = False
 
 
 def variable_name(datastore: str, field: str) -> str:
@@ -70,6 +96,7 @@ def store(datastore: str, field: str, value: str | None, variable: str | None) -
         raise ConfigError(f"{field} must be a non-empty string; got {type(value).__name__}", field)
     name = variable_name(datastore, field)
     os.environ[name] = value
+    remember(value)
     announce(datastore, field, name)
     return name
 
@@ -109,9 +136,69 @@ def resolve(datastore: str, secrets: dict[str, str]) -> dict[str, str]:
                 field,
             )
         values[field] = value
+        remember(value)
     return values
 
 
 def environment(secrets: dict[str, str]) -> dict[str, str]:
     """Variable name -> value of the variables set in this process (to pass to other nodes)."""
     return {v: os.environ[v] for v in secrets.values() if v in os.environ}
+
+
+# -- keeping secrets out of logs ----------------------------------------------------------
+
+
+def remember(value: str) -> None:
+    """Mask ``value`` (and its URL-quoted forms) in this process's log records from now on."""
+    _add(value)
+    redact_logs()
+
+
+def redact(text: str) -> str:
+    """``text`` with every secret this process knows replaced by ``***``."""
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def redact_logs() -> None:
+    """Mask known secrets in every log record this process makes.
+
+    The masking happens when a record is made, so it holds for every handler: the worker's
+    log files, its stdout, and handlers an entry script adds. The values of the variables
+    cloud clients read on their own (``AWS_ACCESS_KEY_ID``, …) and of shardrun's
+    ``SHARDRUN_DATASTORE_*`` variables are remembered too. Calling it again is harmless.
+    """
+    global _factory_installed
+    if not _factory_installed:
+        _factory_installed = True
+        logging.setLogRecordFactory(_masking(logging.getLogRecordFactory()))
+    for name, value in os.environ.items():
+        if name in _CLIENT_VARIABLES or name.startswith("SHARDRUN_DATASTORE_"):
+            _add(value)
+
+
+def _add(value: str) -> None:
+    forms = {value, quote(value, safe=""), quote(value, safe="=&")}
+    new = [form for form in forms if len(form) >= _MIN_SECRET and form not in _secrets]
+    if new:
+        _secrets.extend(new)
+        _secrets.sort(key=len, reverse=True)
+
+
+def _masking(make: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        if not _secrets:
+            return record
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string is reported by the handler, as usual
+            return record
+        masked = redact(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return record
+
+    return factory

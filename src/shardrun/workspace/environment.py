@@ -5,15 +5,20 @@ workers in the interpreter that runs the driver, so it *checks* instead of build
 :meth:`Environment.check` compares the packages the environment asks for with what is
 installed (``importlib.metadata``, requirements parsed by ``packaging``), and raises a
 :class:`~shardrun.errors.ConfigError` that lists what is missing or at the wrong version,
-with the ``pip install …`` command that fixes it, before any worker starts.
+with the ``pip install …`` command that fixes it, before any worker starts. A package that
+is installed at another version than the one pinned is a warning that names both versions
+(Azure's samples pin versions that have no wheel for today's Python): workers use the
+installed one. ``check(strict=True)`` (or ``env.strict = True``, or ``shardrun run
+--strict-environment``) makes it an error again.
 
 What is not checked, on purpose:
 
-* ``azureml-*`` packages (``azureml-defaults``, ``azureml-core``, …): shardrun stands in for
-  them inside the workers;
+* ``azureml-*`` packages (``azureml-defaults``, ``azureml-core``, …) and ``mltable``:
+  shardrun stands in for them (it reads ``MLTable`` files itself);
 * conda's ``python`` and ``pip`` (a different Python version is logged, not refused);
-* Docker settings (``env.docker.enabled``, ``base_image``, …): accepted and ignored, with
-  one INFO line;
+* Docker, Spark and Python-interpreter settings (``env.docker.enabled``, ``base_image``,
+  ``env.spark.precache_packages``, ``env.python.interpreter_path``, …): accepted and
+  ignored, with one INFO line;
 * ``python.user_managed_dependencies = True``: the user vouches for the interpreter.
 """
 
@@ -40,7 +45,7 @@ DEFAULT_GPU_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-cuda11.8-cudnn8-ubun
 
 #: conda package names whose pip distribution is called otherwise
 _CONDA_TO_PIP = {"pytorch": "torch", "py-xgboost": "xgboost", "tensorflow-gpu": "tensorflow"}
-_NOT_CHECKED = {"python", "pip", "setuptools", "wheel"}
+_NOT_CHECKED = {"python", "pip", "setuptools", "wheel", "mltable"}
 _CONDA_SPEC = re.compile(r"^(?P<name>[A-Za-z0-9_.\-]+)\s*(?P<version>.*)$")
 
 
@@ -152,6 +157,24 @@ class PythonSection:
     user_managed_dependencies: bool = False
     interpreter_path: str = "python"
 
+    conda_dependencies_file: str | None = None
+    base_conda_environment: str | None = None
+
+    def unused(self) -> list[str]:
+        """The settings a local run cannot use that differ from Azure's defaults."""
+        names = ("interpreter_path", "conda_dependencies_file", "base_conda_environment")
+        default = PythonSection()
+        return [n for n in names if getattr(self, n) != getattr(default, n)]
+
+
+@dataclass
+class ContainerRegistry:
+    """``env.docker.base_image_registry``: accepted, not used."""
+
+    address: str | None = None
+    username: str | None = None
+    password: str | None = None
+
 
 @dataclass
 class DockerSection:
@@ -160,13 +183,28 @@ class DockerSection:
     enabled: bool = False
     base_image: str | None = None
     base_dockerfile: str | None = None
+    base_image_registry: ContainerRegistry = field(default_factory=ContainerRegistry)
     gpu_support: bool = False
     shm_size: str | None = None
+    shared_volumes: bool = True
     arguments: list[str] = field(default_factory=list)
 
     def is_set(self) -> bool:
         """True if anything differs from the defaults."""
         return self != DockerSection()
+
+
+@dataclass
+class SparkSection:
+    """``env.spark``: accepted for Azure compatibility, not used by shardrun."""
+
+    repositories: list[str] = field(default_factory=list)
+    packages: list[Any] = field(default_factory=list)
+    precache_packages: bool = True
+
+    def is_set(self) -> bool:
+        """True if anything differs from the defaults."""
+        return self != SparkSection()
 
 
 class Environment:
@@ -177,7 +215,10 @@ class Environment:
         version: Free text (Azure's registered version), kept for display.
         python: ``python.conda_dependencies`` and ``python.user_managed_dependencies``.
         docker: Docker settings: accepted, ignored (one INFO line when checked).
+        spark: Spark settings: accepted, ignored (one INFO line when checked).
         environment_variables: Variables for the workers.
+        strict: If true, a package at another version than pinned is an error, not a
+            warning (shardrun's addition; default false).
     """
 
     def __init__(self, name: str) -> None:
@@ -187,7 +228,10 @@ class Environment:
         self.version: str | None = None
         self.python = PythonSection()
         self.docker = DockerSection()
+        self.spark = SparkSection()
         self.environment_variables: dict[str, str] = {}
+        self.inferencing_stack_version: str | None = None
+        self.strict = False
 
     def __repr__(self) -> str:
         return f"Environment(name={self.name!r})"
@@ -215,30 +259,38 @@ class Environment:
 
     def missing(self) -> list[str]:
         """What is missing or at another version, one line each (empty when all is there)."""
+        absent, other = self._compare()
+        return absent + other
+
+    def _compare(self) -> tuple[list[str], list[str]]:
+        """(packages not installed, packages installed at another version than pinned)."""
         if self.python.user_managed_dependencies:
-            return []
-        problems = []
+            return [], []
+        absent, other = [], []
         for requirement in self.python.conda_dependencies.requirements():
             try:
                 installed = importlib.metadata.version(requirement.name)
             except importlib.metadata.PackageNotFoundError:
-                problems.append(f"{requirement} (not installed)")
+                absent.append(f"{requirement} (not installed)")
                 continue
             if requirement.specifier and not requirement.specifier.contains(
                 installed, prereleases=True
             ):
-                problems.append(f"{requirement} (installed: {installed})")
-        return problems
+                other.append(f"{requirement} (installed: {installed})")
+        return absent, other
 
-    def check(self) -> None:
+    def check(self, strict: bool | None = None) -> None:
         """Check that this interpreter has every package the environment names.
 
+        Args:
+            strict: A package at another version than pinned is an error (default:
+                :attr:`strict`); otherwise it is a warning naming both versions.
+
         Raises:
-            ConfigError: Something is missing; the message lists it and the ``pip install``
-                command that installs it.
+            ConfigError: Something is missing (or, strict, at another version); the message
+                lists it and the ``pip install`` command that installs it.
         """
-        if self.docker.is_set():
-            log.info("environment %r: Docker settings are ignored; workers run here", self.name)
+        self._log_unused()
         wanted = self.python.conda_dependencies.python_version
         if wanted and not platform.python_version().startswith(wanted.rstrip(".*")):
             log.info(
@@ -247,7 +299,16 @@ class Environment:
                 wanted,
                 platform.python_version(),
             )
-        problems = self.missing()
+        absent, other = self._compare()
+        strict = self.strict if strict is None else strict
+        if other and not strict:
+            log.warning(
+                "environment %r pins packages at other versions than this Python has: %s; "
+                "workers use the installed versions (strict=True makes this an error)",
+                self.name,
+                "; ".join(other),
+            )
+        problems = absent + (other if strict else [])
         if problems:
             reqs = [p.rsplit(" (", 1)[0] for p in problems]
             command = "pip install " + " ".join(shlex.quote(r) for r in reqs)
@@ -256,6 +317,24 @@ class Environment:
                 f"{'; '.join(problems)}. Install them with: {command}",
                 "environment",
             )
+
+    def _log_unused(self) -> None:
+        unused = [f"docker.{n}" for n in _changed(self.docker, DockerSection())]
+        unused += [f"spark.{n}" for n in _changed(self.spark, SparkSection())]
+        unused += [f"python.{n}" for n in self.python.unused()]
+        if unused:
+            log.info(
+                "environment %r: %s cannot be used by a local run and are ignored; workers "
+                "run in this Python",
+                self.name,
+                ", ".join(unused),
+            )
+
+
+def _changed(section: Any, default: Any) -> list[str]:
+    """The attributes of ``section`` that differ from ``default`` (extra ones included)."""
+    names = dict.fromkeys([*vars(default), *vars(section)])
+    return [n for n in names if getattr(section, n, None) != getattr(default, n, None)]
 
 
 def _pip_requirement(spec: str) -> Requirement:

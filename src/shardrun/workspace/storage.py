@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import re
+import socket
 import time
 import warnings
 from collections.abc import Callable
@@ -61,10 +62,8 @@ def _azure_options(settings: dict[str, Any], secrets: dict[str, str]) -> dict[st
     http_logger = logging.getLogger(_AZURE_HTTP_LOGGER)
     if http_logger.level == logging.NOTSET:
         http_logger.setLevel(logging.WARNING)
-    endpoint = settings["endpoint"]
     account = settings["account_name"]
-    url = endpoint if "://" in endpoint else f"{settings['protocol']}://{account}.blob.{endpoint}"
-    parts = [f"BlobEndpoint={url}"]
+    parts = [f"BlobEndpoint={_blob_url(settings)}"]
     if secrets:
         parts.append(f"AccountName={account}")
     if "account_key" in secrets:
@@ -72,6 +71,24 @@ def _azure_options(settings: dict[str, Any], secrets: dict[str, str]) -> dict[st
     if "sas_token" in secrets:
         parts.append(f"SharedAccessSignature={secrets['sas_token'].lstrip('?')}")
     return {"connection_string": ";".join(parts) + ";"}
+
+
+def _blob_url(settings: dict[str, Any]) -> str:
+    endpoint, account = settings["endpoint"], settings["account_name"]
+    return endpoint if "://" in endpoint else f"{settings['protocol']}://{account}.blob.{endpoint}"
+
+
+def _probe(url: str, where: str, timeout: float = 5.0) -> None:
+    """Raise a one-line ConfigError if ``url``'s host cannot be resolved or connected to."""
+    parsed = urlsplit(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((parsed.hostname or "", port), timeout=timeout).close()
+    except OSError as e:
+        raise ConfigError(
+            f"cannot reach {where}: {parsed.hostname}:{port} does not answer ({e}); check "
+            "account_name and endpoint, or pass skip_validation=True"
+        ) from None
 
 
 def _s3_options(settings: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
@@ -155,6 +172,10 @@ def check_reachable(record: Record, workspace_root: Path, create: bool) -> None:
     """
     fs, root = open_filesystem(record, workspace_root)
     where = f"{kind(record.kind).datastore_type} {root!r} of datastore {record.name!r}"
+    if record.kind == "azure_blob":
+        # adlfs retries an unreachable account for minutes, then only warns: ask the
+        # network first, once, briefly.
+        _probe(_blob_url(record.settings), where)
     try:
         with warnings.catch_warnings():
             # adlfs, when a SAS token may not read container properties: it assumes the

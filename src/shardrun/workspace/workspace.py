@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
 CONFIG_DIR = ".azureml"
+#: What ``subscription_id``, ``resource_group`` and ``location`` say when nothing names them.
+LOCAL = "local"
+_AZURE_KEYS = ("subscription_id", "resource_group", "location")
 
 
 class Workspace(WorkspaceFolder):
@@ -51,15 +54,16 @@ class Workspace(WorkspaceFolder):
     Attributes:
         path: The workspace folder (absolute).
         name: The folder's name (Azure's workspace name).
-        subscription_id, resource_group, location: Read from an Azure ``config.json``
-            when there is one (kept for display only), else None.
+        subscription_id, resource_group, location: Strings, kept for display only (Azure's
+            samples print them): from an Azure ``config.json`` or ``create(...)``'s
+            options when they name them, else ``"local"``.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         super().__init__(path)
-        self.subscription_id: str | None = None
-        self.resource_group: str | None = None
-        self.location: str | None = None
+        self.subscription_id: str = LOCAL
+        self.resource_group: str = LOCAL
+        self.location: str = LOCAL
 
     @classmethod
     def create(
@@ -77,8 +81,10 @@ class Workspace(WorkspaceFolder):
         workspace = cls(path)
         if workspace.path.exists() and not exist_ok:
             raise FileExistsError(str(workspace.path))
-        if azure_options:
-            log.info("Workspace.create: ignoring Azure options %s", sorted(azure_options))
+        workspace._describe(azure_options)
+        ignored = sorted(set(azure_options) - set(_AZURE_KEYS))
+        if ignored:
+            log.info("Workspace.create: ignoring Azure options %s", ignored)
         for folder in (workspace.runs_dir, workspace.models_dir):
             folder.mkdir(parents=True, exist_ok=True)
         workspace.catalogue.create()
@@ -126,9 +132,14 @@ class Workspace(WorkspaceFolder):
                 "(relative to the file's folder) or Azure's workspace_name"
             )
         workspace = cls.create(base / folder)
-        for key in ("subscription_id", "resource_group", "location"):
-            setattr(workspace, key, data.get(key))
+        workspace._describe(data)
         return workspace
+
+    def _describe(self, options: dict[str, Any]) -> None:
+        """Take Azure's subscription, resource group and region from ``options`` if named."""
+        for key in _AZURE_KEYS:
+            if options.get(key):
+                setattr(self, key, str(options[key]))
 
     def write_config(
         self, path: str | os.PathLike[str] | None = None, file_name: str | None = None

@@ -2,19 +2,24 @@
 
 ::
 
-    driver (scheduler thread)                         worker process (spawned, own session)
+    driver (scheduler thread)                         python -m shardrun.worker (own session)
     ┌──────────────────────────┐   Task / None       ┌──────────────────────────────────┐
-    │ LocalBackend             │ ──────────────────> │ _serve: recv → Worker.process    │
-    │  one duplex Pipe / slot  │ <────────────────── │   send Started, BatchResult      │
-    │  + the process sentinel  │   Event             │ watch thread: driver gone → exit │
+    │ LocalBackend             │ ──────────────────> │ recv → Worker.process            │
+    │  one socket / slot       │ <────────────────── │   send Started, BatchResult      │
+    │  + a pidfd per process   │   Event             │ dies with the driver (kernel)    │
     └──────────────────────────┘                     └──────────────────────────────────┘
 
-One pipe per worker, never a shared queue: a worker killed in the middle of a write can only
-break its own pipe. :meth:`LocalBackend.events` waits on every pipe and every process
-sentinel at once (no polling). Workers start with ``spawn`` (never ``fork``: threads in the
-driver, and Ray, deadlock after a fork) and call ``setsid()`` so that a kill takes the whole
-process group (anything ``run()`` started) and a Ctrl-C in the terminal reaches only the
-driver, which then stops them. A worker whose driver dies exits at once.
+One socket per worker, never a shared queue: a worker killed in the middle of a write can
+only break its own. :meth:`LocalBackend.events` waits on every socket and every process's
+exit at once (no polling). Workers are fresh interpreters (``python -m shardrun.worker``),
+never forks of the driver (its threads, and Ray's, would deadlock a fork) and never a
+``spawn`` that re-imports the caller's ``__main__``: a script needs no ``__main__`` guard.
+Each worker starts its own session, so a Ctrl-C in the terminal reaches only the driver,
+which then stops them. A killed worker takes down everything it started, in any session
+(:mod:`~shardrun.engine.backends.processes`). A worker whose driver dies exits at once, even
+inside a long C call (on Linux the kernel kills it; the thread that starts workers, the
+scheduler's, must live until :meth:`LocalBackend.shutdown`, which it does); what its
+``run()`` started is stopped by the run's next driver, when it starts its workers.
 
 With ``node_count > 1`` the workers are grouped into simulated nodes (``node0``, ``node1``…)
 on this machine, so that a multi-node job and its per-node logs can be tried on a laptop;
@@ -29,32 +34,31 @@ is set.
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
 import os
 import shutil
-import signal
 import subprocess
-import threading
 import time
+import uuid
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from multiprocessing.process import BaseProcess
 from typing import Any
 
 from shardrun.engine.backends.base import Backend
-from shardrun.engine.messages import Event, Started, Task, WorkerExited, WorkerFailed, WorkerSpec
+from shardrun.engine.backends.processes import WorkerProcess, adopt_orphans, stop_leftovers
+from shardrun.engine.messages import Event, Task, WorkerExited, WorkerSpec
 from shardrun.errors import BackendError
-from shardrun.worker.loop import Worker
 
 
 @dataclass
 class _Slot:
-    process: BaseProcess
-    conn: Connection
+    process: WorkerProcess
     name: str
     conn_open: bool = True
     stopping: bool = False
+
+    @property
+    def conn(self) -> Connection:
+        return self.process.conn
 
 
 class LocalBackend(Backend):
@@ -63,7 +67,7 @@ class LocalBackend(Backend):
     def __init__(self, nodes: int = 1) -> None:
         self._nodes = nodes
         self._per_node = 1
-        self._context = multiprocessing.get_context("spawn")
+        self._token = uuid.uuid4().hex[:8]
         self._slots: dict[int, _Slot] = {}
         self._spec: WorkerSpec | None = None
         self._started = 0
@@ -75,14 +79,17 @@ class LocalBackend(Backend):
         return self._nodes
 
     def start(self, spec: WorkerSpec, workers: int) -> None:
-        """Spawn ``workers`` processes (see :meth:`Backend.start`)."""
+        """Start ``workers`` processes (see :meth:`Backend.start`)."""
+        if self._spec is None:
+            adopt_orphans(True)
+        stop_leftovers(spec.run_dir)
         self._spec = spec
         self._per_node = max(1, workers // self._nodes)
         for slot in range(workers):
             self._launch(slot)
 
     def restart(self, worker: int) -> None:
-        """Spawn a fresh process in an ended slot."""
+        """Start a fresh process in an ended slot."""
         if worker in self._slots:
             raise BackendError(f"worker slot {worker} is still running; it cannot be restarted")
         self._launch(worker)
@@ -92,23 +99,23 @@ class LocalBackend(Backend):
             raise BackendError("LocalBackend.start() must be called before workers launch")
         name = f"process{self._started:03d}"
         self._started += 1
-        parent, child = self._context.Pipe(duplex=True)
-        process = self._context.Process(
-            target=_serve,
-            args=(
-                child,
-                self._spec,
-                slot,
-                f"node{min(slot // self._per_node, self._nodes - 1)}",
-                name,
-                self._gpu(slot),
-            ),
-            name=f"shardrun-{name}",
-            daemon=False,
-        )
-        process.start()
-        child.close()
-        self._slots[slot] = _Slot(process, parent, name)
+        environment = dict(os.environ)
+        gpu = self._gpu(slot)
+        if gpu is not None:
+            # Before the entry script imports a GPU library: it sees only its own GPU.
+            environment["CUDA_VISIBLE_DEVICES"] = gpu
+            environment["AZ_BATCHAI_GPU_COUNT_FOUND"] = "1" if gpu else "0"
+        node = f"node{min(slot // self._per_node, self._nodes - 1)}"
+        arguments = ["--driver", str(os.getpid()), "--slot", str(slot)]
+        arguments += ["--node", node, "--name", name]
+        marker = f"{os.getpid()}-{self._token}-{name}"
+        process = WorkerProcess(arguments, environment, marker)
+        slot_ = _Slot(process, name)
+        self._slots[slot] = slot_
+        try:
+            process.conn.send(self._spec)
+        except OSError:
+            slot_.conn_open = False
 
     def _gpu(self, slot: int) -> str | None:
         """One GPU per worker slot while GPUs last (Azure's rule); the rest get none."""
@@ -117,7 +124,7 @@ class LocalBackend(Backend):
         return self._gpus[slot] if slot < len(self._gpus) else ""
 
     def submit(self, worker: int, task: Task) -> None:
-        """Send a task down the slot's pipe (a dead worker's pipe drops it)."""
+        """Send a task down the slot's socket (a dead worker's socket drops it)."""
         slot = self._slots.get(worker)
         if slot is None or not slot.conn_open:
             return
@@ -127,7 +134,7 @@ class LocalBackend(Backend):
             slot.conn_open = False
 
     def events(self, timeout: float | None) -> list[Event]:
-        """Wait on every pipe and process sentinel (see :meth:`Backend.events`)."""
+        """Wait on every socket and process exit (see :meth:`Backend.events`)."""
         waitables: dict[Any, int] = {}
         for number, slot in self._slots.items():
             if slot.conn_open:
@@ -163,15 +170,14 @@ class LocalBackend(Backend):
 
     def _reap(self, number: int) -> WorkerExited:
         slot = self._slots.pop(number)
-        slot.process.join()
-        slot.conn.close()
+        slot.process.close()
         return WorkerExited(number, slot.process.exitcode, slot.stopping)
 
     def kill(self, worker: int) -> None:
-        """SIGKILL the slot's whole process group."""
+        """SIGKILL the slot's process and everything it started, in any session."""
         slot = self._slots.get(worker)
-        if slot is not None and slot.process.pid is not None:
-            _kill_group(slot.process.pid)
+        if slot is not None:
+            slot.process.kill()
 
     def shutdown(self, graceful: bool = True, timeout: float = 10.0) -> None:
         """Stop every worker; kill those that do not end within ``timeout``."""
@@ -182,37 +188,17 @@ class LocalBackend(Backend):
                     slot.conn.send(None)
                 except OSError:
                     slot.conn_open = False
-            elif slot.process.pid is not None:
-                _kill_group(slot.process.pid)
+            else:
+                slot.process.kill()
         deadline = time.monotonic() + timeout
         for slot in self._slots.values():
-            slot.process.join(max(0.0, deadline - time.monotonic()))
-            if slot.process.exitcode is None and slot.process.pid is not None:
-                _kill_group(slot.process.pid)
-                slot.process.join()
-            slot.conn.close()
+            if not slot.process.join(max(0.0, deadline - time.monotonic())):
+                slot.process.kill()
+            slot.process.close()
         self._slots.clear()
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def _exit_with_driver() -> None:
-    """Exit this worker (and what it started) as soon as the driver process ends."""
-    parent = multiprocessing.parent_process()
-    if parent is None:
-        return
-
-    def watch() -> None:
-        wait([parent.sentinel])
-        os.killpg(0, signal.SIGKILL)
-
-    threading.Thread(target=watch, name="shardrun-driver-watch", daemon=True).start()
+        if self._spec is not None:
+            adopt_orphans(False)
+            self._spec = None
 
 
 def visible_gpus() -> list[str]:
@@ -234,38 +220,3 @@ def visible_gpus() -> list[str]:
     except (OSError, subprocess.SubprocessError):
         return []
     return [line.strip() for line in found.stdout.splitlines() if line.strip()]
-
-
-def _serve(
-    conn: Connection, spec: WorkerSpec, slot: int, node: str, name: str, gpu: str | None
-) -> None:
-    """A worker process's main function."""
-    if gpu is not None:
-        # Before the entry script imports a GPU library: it sees only its own GPU.
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-        os.environ["AZ_BATCHAI_GPU_COUNT_FOUND"] = "1" if gpu else "0"
-    os.setsid()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_driver()
-    worker = Worker(spec, slot, node, name)
-    worker.redirect_output()
-    worker.prepare_environment()
-    first = worker.start()
-    conn.send(first)
-    if isinstance(first, WorkerFailed):
-        os._exit(72 if first.phase == "init" else 73)
-    while True:
-        try:
-            task = conn.recv()
-        except (EOFError, OSError):
-            break
-        if task is None:
-            worker.stop()
-            break
-
-        def started(at: float, task: Task = task) -> None:
-            conn.send(Started(slot, task.batch.index, task.attempt, at))
-
-        result = worker.process(task, started)
-        conn.send(result)
-    conn.close()

@@ -1,0 +1,213 @@
+"""The issue's targets table: each figure computed from the outcomes, with PASS or MISS.
+
+Targets are ratios where possible, so that they hold on a noisy machine. The two absolute
+planning targets are for 1,000,000 files; at ``SCALE`` < 1 the seconds target is scaled
+with the file count (the RSS target is not). A figure whose inputs are missing or wrong is
+``n/a`` with the reason, never a PASS.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bench.outcome import Outcome
+
+AT_MOST, AT_LEAST = "<=", ">="
+_OPS: dict[str, Callable[[float, float], bool]] = {AT_MOST: operator.le, AT_LEAST: operator.ge}
+
+
+@dataclass
+class Figure:
+    """One row of the targets table."""
+
+    key: str
+    label: str
+    value: float | None
+    op: str
+    target: float
+    unit: str = ""
+    note: str = ""
+
+    @property
+    def status(self) -> str:
+        """PASS, MISS, or n/a when there is no value."""
+        if self.value is None:
+            return "n/a"
+        return "PASS" if _OPS[self.op](self.value, self.target) else "MISS"
+
+    def to_dict(self) -> dict[str, Any]:
+        """For the JSON file."""
+        return {**asdict(self), "status": self.status}
+
+
+class _Outcomes:
+    def __init__(self, outcomes: list[Outcome]) -> None:
+        self.by = {(o.contender, o.workload): o for o in outcomes}
+
+    def get(self, contender: str, workload: str) -> Outcome | None:
+        return self.by.get((contender, workload))
+
+    def why_not(self, *pairs: tuple[str, str]) -> str:
+        for contender, workload in pairs:
+            o = self.get(contender, workload)
+            if o is None:
+                return f"{contender} not run"
+            if not o.valid:
+                return f"{contender}: {o.error or 'no time'}"
+        return ""
+
+    def ratio(
+        self, top: tuple[str, str], bottom: tuple[str, str], of: str
+    ) -> tuple[float | None, str]:
+        reason = self.why_not(top, bottom)
+        if reason:
+            return None, reason
+        a, b = self.get(*top), self.get(*bottom)
+        assert a is not None
+        assert b is not None
+        x, y = getattr(a, of), getattr(b, of)
+        return (x / y if x and y else None), ""
+
+
+def compute(
+    outcomes: list[Outcome], engine: dict[str, dict[str, Any]], scale: float, processes: int
+) -> list[Figure]:
+    """Every figure of the targets table."""
+    o = _Outcomes(outcomes)
+    figures: list[Figure] = []
+
+    value, note = o.ratio(("shardrun", "overhead"), ("pool", "overhead"), "seconds")
+    figures.append(
+        Figure(
+            "overhead_vs_pool",
+            "overhead: shardrun wall / Pool wall",
+            value,
+            AT_MOST,
+            1.25,
+            note=note,
+        )
+    )
+    value, note = o.ratio(("ray_data", "overhead"), ("shardrun", "overhead"), "seconds")
+    figures.append(
+        Figure(
+            "overhead_ray_vs_shardrun",
+            "overhead: Ray Data wall / shardrun wall",
+            value,
+            AT_LEAST,
+            5,
+            note=note,
+        )
+    )
+    for name in ("images", "parquet", "csv"):
+        reason = o.why_not(("shardrun", name), ("raw", name))
+        value = None
+        if not reason:
+            ours, raw = o.get("shardrun", name), o.get("raw", name)
+            assert ours is not None
+            assert raw is not None
+            if ours.throughput and raw.throughput:
+                value = ours.throughput / (processes * raw.throughput)
+        figures.append(
+            Figure(
+                f"{name}_efficiency",
+                f"{name}: shardrun throughput / (P x single-process throughput)",
+                value,
+                AT_LEAST,
+                0.90,
+                note=reason,
+            )
+        )
+    for name in ("images", "parquet", "csv"):
+        value, note = o.ratio(("shardrun", name), ("ray_data", name), "throughput")
+        figures.append(
+            Figure(
+                f"{name}_vs_ray",
+                f"{name}: shardrun throughput / Ray Data throughput",
+                value,
+                AT_LEAST,
+                1.3,
+                note=note,
+            )
+        )
+
+    missing = {"error": "not measured"}
+    sched = engine.get("scheduler", missing)
+    figures.append(
+        Figure(
+            "scheduler",
+            f"scheduler: no-op mini-batches per second, {processes} workers",
+            sched.get("per_second"),
+            AT_LEAST,
+            3000,
+            "mini-batches/s",
+            sched.get("error", ""),
+        )
+    )
+    plan = engine.get("planning", missing)
+    files = f"{plan['files']:,} files" if "files" in plan else "files"
+    figures.append(
+        Figure(
+            "planning_seconds",
+            f"planning {files}: seconds",
+            plan.get("seconds"),
+            AT_MOST,
+            round(15 * scale, 3),
+            "s",
+            plan.get("error", "") or (f"target 15 s x SCALE {scale:g}" if scale != 1 else ""),
+        )
+    )
+    figures.append(
+        Figure(
+            "planning_rss",
+            f"planning {files}: driver peak RSS",
+            plan.get("peak_rss_mb"),
+            AT_MOST,
+            300,
+            "MB",
+            plan.get("error", ""),
+        )
+    )
+    start = engine.get("startup", missing)
+    figures.append(
+        Figure(
+            "startup",
+            "startup: shardrun run -> first finished mini-batch - init()",
+            start.get("seconds"),
+            AT_MOST,
+            1.0,
+            "s",
+            start.get("error", ""),
+        )
+    )
+    quoted = engine.get("quoted_csv", {})
+    if not quoted:
+        quoted_note = "not measured"
+    elif "error" in quoted:
+        quoted_note = quoted["error"]
+    else:
+        quoted_note = f"{quoted['mini_batches']} planned for {quoted['expected']:.1f} expected"
+    figures.append(
+        Figure(
+            "quoted_csv",
+            "quoted CSV: mini-batches planned / (size / mini_batch_size)",
+            quoted.get("ratio"),
+            AT_LEAST,
+            0.9,
+            note=quoted_note,
+        )
+    )
+    value, note = o.ratio(("shardrun_ray2", "images"), ("shardrun", "images"), "throughput")
+    figures.append(
+        Figure(
+            "ray2_vs_local",
+            "images: shardrun on 2-node Ray / shardrun local",
+            value,
+            AT_LEAST,
+            0.85,
+            note=note,
+        )
+    )
+    return figures

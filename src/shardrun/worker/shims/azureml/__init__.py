@@ -1,1 +1,0 @@
-"""shardrun's stand-in for the ``azureml`` namespace (only inside shardrun workers)."""

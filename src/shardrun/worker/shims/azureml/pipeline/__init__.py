@@ -1,0 +1,1 @@
+"""shardrun's stand-in for ``azureml.pipeline``."""

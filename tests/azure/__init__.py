@@ -1,0 +1,1 @@
+"""Azure ML compatibility: import names, v1 notebooks and v2 pipeline job files."""
