@@ -52,7 +52,7 @@ $(AZURITE):
 unit: $(STAMP)-test $(AZURITE)
 	$(BIN)/python -m pytest -m "not ray"; status=$$?; [ $$status -eq 5 ] && exit 0; exit $$status
 
-# The Ray tests (tests/ray) start a real two-node cluster on 127.0.0.1. Ray probes cloud
+# The Ray tests (tests/cluster) start a real two-node cluster on 127.0.0.1. Ray probes cloud
 # metadata addresses and, in the machine's own network namespace, swaps 127.0.0.1 for the
 # external address; so they run in a private network and PID namespace (needs root, as CI
 # has), where only `lo` exists and every Ray process ends with the command. HOME is a fresh

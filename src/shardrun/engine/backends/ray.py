@@ -45,13 +45,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import ray
 from ray.util.placement_group import remove_placement_group
 from ray.util.scheduling_strategies import (
     NodeAffinitySchedulingStrategy,
     PlacementGroupSchedulingStrategy,
 )
 
-import ray
 from shardrun.engine.backends import ray_cluster as cluster
 from shardrun.engine.backends.base import Backend
 from shardrun.engine.messages import (

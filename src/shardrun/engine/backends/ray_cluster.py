@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import ray
 from ray.util.client import ray as ray_client
 from ray.util.placement_group import placement_group, placement_group_table, remove_placement_group
 
-import ray
 from shardrun.errors import ConfigError
 
 log = logging.getLogger("shardrun.engine.backends.ray")

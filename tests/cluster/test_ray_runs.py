@@ -19,9 +19,9 @@ import pytest
 
 from shardrun import ConfigError, RayCompute, RunResult, resume, run_parallel
 from shardrun.engine.ledger import Ledger
+from tests.cluster.conftest import ADDRESS, CLIENT_ADDRESS, Cluster
 from tests.conftest import write_inputs
 from tests.engine.test_runs import attempts, config, expected, lines
-from tests.ray.conftest import ADDRESS, CLIENT_ADDRESS, Cluster
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 

@@ -8,8 +8,8 @@ import pytest
 
 from shardrun.engine.backends import get_backend
 from shardrun.engine.backends.base import Backend
+from tests.cluster.conftest import Cluster
 from tests.contracts.backend import BackendContract
-from tests.ray.conftest import Cluster
 
 pytestmark = pytest.mark.ray
 

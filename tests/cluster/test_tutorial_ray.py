@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.ray.conftest import ADDRESS
+from tests.cluster.conftest import ADDRESS
 
 if TYPE_CHECKING:
     from tests.services import Server
