@@ -9,7 +9,8 @@
 #   starts it from `.cache/azurite`, which `make test` installs, unless
 #   `TUTORIAL_BLOB_ENDPOINT` names one that runs already);
 # * the compute cluster is this machine (`AmlCompute` maps to local worker processes;
-#   `node_count=2` becomes two groups of workers);
+#   `node_count=2` becomes two groups of workers), or a Ray cluster (`RayCompute`) when
+#   `TUTORIAL_RAY_ADDRESS` names one;
 # * the TensorFlow model is the ONNX digit classifier of `examples/mnist` (trained here in a
 #   few seconds), scored with onnxruntime.
 #
@@ -100,15 +101,22 @@ os.chdir(BUILD)
 ws = Workspace.from_config()
 
 # %% [markdown]
-# ## Create a compute target (this machine)
+# ## Create a compute target (this machine, or a Ray cluster)
+#
+# With `TUTORIAL_RAY_ADDRESS` set (`ray://head:10001`, or `head:6379` on a cluster node),
+# the same pipeline runs on that Ray cluster: only the compute target changes.
 
 # %%
-from shardrun import AmlCompute, ComputeTarget
+from shardrun import AmlCompute, ComputeTarget, RayCompute
 
 compute_name = os.environ.get("AML_COMPUTE_CLUSTER_NAME", "cpu-cluster")
-provisioning_config = AmlCompute.provisioning_configuration(
-    vm_size="STANDARD_D2_V2", min_nodes=0, max_nodes=4
-)
+ray_address = os.environ.get("TUTORIAL_RAY_ADDRESS")
+if ray_address:
+    provisioning_config = RayCompute.provisioning_configuration(address=ray_address, node_count=2)
+else:
+    provisioning_config = AmlCompute.provisioning_configuration(
+        vm_size="STANDARD_D2_V2", min_nodes=0, max_nodes=4
+    )
 compute_target = ComputeTarget.create(ws, compute_name, provisioning_config)
 compute_target.wait_for_completion(show_output=True, min_node_count=None, timeout_in_minutes=20)
 

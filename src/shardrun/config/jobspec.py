@@ -179,9 +179,13 @@ def _parse(
     checked = tuple(str(item) for item in validate_arguments(arguments))
     output_name, output = refs.output(settings)
     settings.make_paths_absolute(base)
+    config = settings.build()
+    if job.compute and job.compute != "local":
+        # A target's name or a Ray address ("ray", "ray://head:10001"), resolved at run time.
+        config = config.replace(compute_target=job.compute)
     return JobSpec(
         name=name,
-        config=settings.build(),
+        config=config,
         input_name=refs.input_name,
         inputs=refs.input_paths,
         input_type=refs.input_type,

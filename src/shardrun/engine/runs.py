@@ -9,6 +9,7 @@ not run again.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -148,7 +149,7 @@ def run_parallel(
         side = sides.plan(side_inputs, run_dir)
     args = validate_arguments(sides.replace_references(list(arguments or []), side))
     config = config.with_runtime_options(args)
-    backend = _backend_for(ws, config)
+    backend, backend_options = _backend_for(ws, config)
     if isinstance(config.environment, Environment):
         config.environment.check()
     output_dir = Path(output).resolve() if output is not None else run_dir / "outputs" / "output"
@@ -164,6 +165,7 @@ def run_parallel(
         "side_inputs": [s.to_record() for s in side],
         "workspace": str(ws.path),
         "backend": backend,
+        "backend_options": backend_options,
     }
     with (
         Interrupts() as stop,
@@ -181,16 +183,32 @@ def run_parallel(
             raise
 
 
-def _backend_for(ws: Workspace, config: ParallelRunConfig) -> str:
-    """The backend that runs on the config's compute target (checked before anything starts)."""
+def _backend_for(ws: Workspace, config: ParallelRunConfig) -> tuple[str, dict[str, Any]]:
+    """The backend (and its options) that runs on the config's compute target.
+
+    Checked before anything starts: a Ray target needs the ``ray`` extra.
+    """
     target = compute.resolve(ws, config.compute_target)
-    if isinstance(target, compute.RayCompute):
+    if not isinstance(target, compute.RayCompute):
+        return "local", {}
+    if importlib.util.find_spec("ray") is None:
         raise ConfigError(
-            f"compute_target {target.name!r} is a RayCompute, and the Ray backend is not "
-            "available yet; use a LocalCompute (or no compute_target) to run on this machine",
+            f"compute_target {target.name!r} is a Ray cluster, and Ray is not installed; "
+            "install it with: pip install 'shardrun[ray]'",
             "compute_target",
         )
-    return "local"
+    if config.node_count > target.max_nodes:
+        raise ConfigError(
+            f"node_count must be at most the compute target's max_nodes ({target.max_nodes}); "
+            f"got {config.node_count!r}",
+            "node_count",
+        )
+    options = {
+        "address": target.address,
+        "gpus_per_worker": target.gpus_per_worker,
+        "runtime_env": target.runtime_env,
+    }
+    return "ray", options
 
 
 def resume(
@@ -381,7 +399,11 @@ def _schedule(
         check_columns=config.append_row_format in ("csv", "parquet")
         or config.append_row_dataframe_header,
     )
-    backend = get_backend(record.get("backend", "local"), nodes=config.node_count)
+    backend = get_backend(
+        record.get("backend", "local"),
+        nodes=config.node_count,
+        **record.get("backend_options", {}),
+    )
     monitor = Monitor(
         record["run_id"], run_dir / "logs", show_progress, config.resource_monitor_interval
     )

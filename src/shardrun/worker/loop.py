@@ -15,9 +15,9 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from shardrun.engine.messages import (
     BatchResult,
@@ -60,10 +60,26 @@ def log_paths(run_dir: str, node: str, process: str) -> dict[str, Path]:
     }
 
 
-class Worker:
-    """One host of the entry script (one per worker process)."""
+class PartSink(Protocol):
+    """Where a worker puts each successful attempt's encoded output."""
 
-    def __init__(self, spec: WorkerSpec, slot: int, node: str, process: str) -> None:
+    def append(self, data: bytes) -> Part:
+        """Keep ``data``; return where it is."""
+
+    def close(self) -> None:
+        """Release what the sink holds open."""
+
+
+class Worker:
+    """One host of the entry script (one per worker process).
+
+    Output parts go to ``sink``: by default the worker's own spill file under the run
+    folder; the Ray backend passes a sink that hands the bytes back to the driver instead.
+    """
+
+    def __init__(
+        self, spec: WorkerSpec, slot: int, node: str, process: str, sink: PartSink | None = None
+    ) -> None:
         self.spec = spec
         self.slot = slot
         self.node = node
@@ -73,7 +89,9 @@ class Worker:
         self._module: Any = None
         self._log = logging.getLogger("shardrun.worker.loop")
         self._parts = Path(spec.run_dir) / "parts"
-        self._spill = results.SpillFile(self._parts / f"{node}-{process}-{self._token}.spill")
+        self._spill: PartSink = sink or results.SpillFile(
+            self._parts / f"{node}-{process}-{self._token}.spill"
+        )
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -162,6 +180,18 @@ class Worker:
 
     def process(self, task: Task, on_started: Callable[[float], None]) -> BatchResult:
         """Run one attempt; ``on_started`` is called just before ``run()`` is."""
+        for step in self.attempt(task):
+            if isinstance(step, BatchResult):
+                return step
+            on_started(step)
+        raise EntryScriptError(f"mini-batch {task.batch.index} ended without a result")
+
+    def attempt(self, task: Task) -> Iterator[float | BatchResult]:
+        """Run one attempt, as steps: the time ``run()`` starts, then the result.
+
+        A generator so that a host that cannot take a callback (a Ray actor streams what
+        it yields) reports the start of ``run()`` at the moment it happens.
+        """
         if self._run is None:
             raise EntryScriptError("Worker.process() called before a successful start()")
         batch = task.batch
@@ -179,7 +209,7 @@ class Worker:
                     batch.files,
                     batch.kind,
                 )
-                on_started(time.time())
+                yield time.time()
                 run_started = time.monotonic()
                 result = self._run(payload, context)
                 run_seconds = time.monotonic() - run_started
@@ -187,7 +217,7 @@ class Worker:
             part, columns = self._write(result, rows)
         except Exception as e:
             self._log.info("mini-batch %d attempt %d failed: %r", batch.index, task.attempt, e)
-            return BatchResult(
+            yield BatchResult(
                 self.slot,
                 batch.index,
                 task.attempt,
@@ -198,10 +228,11 @@ class Worker:
                 ended=time.time(),
                 cpu_seconds=time.process_time() - cpu,
             )
+            return
         if rows > total:
             self._log.warning("run() returned %d rows for %d items; %d counted", rows, total, total)
         self._log.info("mini-batch %d attempt %d done: %d rows", batch.index, task.attempt, rows)
-        return BatchResult(
+        yield BatchResult(
             self.slot,
             batch.index,
             task.attempt,

@@ -26,13 +26,16 @@ import re
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from shardrun.errors import ConfigError
 from shardrun.workspace.catalogue import Record
 from shardrun.workspace.folder import WorkspaceFolder
 
 log = logging.getLogger(__name__)
+
+#: ``max_nodes`` of a RayCompute made on the spot: the cluster, not the target, bounds it.
+_ANY_NODES = 1 << 16
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,14}[A-Za-z0-9]$")
 _ADDRESS = re.compile(
@@ -299,27 +302,75 @@ class AmlCompute(LocalCompute):
 class RayCompute(ComputeTarget):
     """A Ray cluster: each worker process is a Ray actor, spread over ``node_count`` nodes.
 
-    Needs ``pip install 'shardrun[ray]'``. Ray is imported only when a step runs on it.
+    Registered in a workspace (``ComputeTarget.create(ws, name,
+    RayCompute.provisioning_configuration(...))``), or made on the spot:
+    ``RayCompute(address="auto")``, ``RayCompute(address="ray://head:10001",
+    gpus_per_worker=1)``. Needs ``pip install 'shardrun[ray]'``; Ray is imported only when a
+    step runs on it.
 
     Attributes:
-        address: ``"auto"`` (the cluster this machine is part of) or the head's
-            ``host:port`` (``ray://host:port`` for Ray Client).
-        node_count: How many nodes the cluster has for shardrun (= ``max_nodes``).
+        address: ``"auto"`` (``RAY_ADDRESS``, else the cluster this machine is part of, else
+            a local Ray instance for a try-out) or the head's ``host:port``
+            (``ray://host:port`` for Ray Client).
+        node_count: How many nodes the cluster has for shardrun (= ``max_nodes``); a target
+            made on the spot leaves it to ``ParallelRunConfig.node_count``.
+        gpus_per_worker: GPUs each worker's actor asks Ray for (None: no GPU).
         runtime_env: Ray's ``runtime_env`` for the actors, or None.
     """
 
     type = "Ray"
     kind = "ray"
+    #: Made by ``RayCompute(address=...)``, not registered in a workspace.
+    on_the_spot: bool = False
+
+    def __new__(
+        cls,
+        workspace: WorkspaceFolder | None = None,
+        name: str | None = None,
+        *,
+        address: str = "auto",
+        gpus_per_worker: float | None = None,
+        runtime_env: dict[str, Any] | None = None,
+    ) -> RayCompute:
+        if workspace is not None and name is not None:
+            return cast(RayCompute, super().__new__(cls, workspace, name))
+        config = RayCompute.provisioning_configuration(
+            address, runtime_env=runtime_env, gpus_per_worker=gpus_per_worker
+        )
+        target: RayCompute = object.__new__(cls)
+        target.workspace = None  # type: ignore[assignment]
+        target.name = "ray" if address == "auto" else address
+        target.settings = {**config.settings, "node_count": None}
+        target.provisioning_state = "Succeeded"
+        target.on_the_spot = True
+        return target
+
+    def __init__(
+        self,
+        workspace: WorkspaceFolder | None = None,
+        name: str | None = None,
+        **settings: Any,
+    ) -> None:
+        """Everything is done by ``__new__``."""
+
+    def __getnewargs__(self) -> tuple[WorkspaceFolder, str]:
+        # A target made on the spot is rebuilt from its pickled settings.
+        if self.on_the_spot:
+            return (None, None)  # type: ignore[return-value]
+        return self.workspace, self.name
 
     @staticmethod
     def provisioning_configuration(
-        address: str = "auto", node_count: int = 1, runtime_env: dict[str, Any] | None = None
+        address: str = "auto",
+        node_count: int = 1,
+        runtime_env: dict[str, Any] | None = None,
+        gpus_per_worker: float | None = None,
     ) -> ComputeConfiguration:
         """The configuration of a RayCompute, checked.
 
         Raises:
-            ConfigError: A malformed address, a bad ``node_count`` or a ``runtime_env`` that
-                is not a JSON-safe mapping.
+            ConfigError: A malformed address, a bad ``node_count`` or ``gpus_per_worker``, or
+                a ``runtime_env`` that is not a JSON-safe mapping.
         """
         if not isinstance(address, str) or not (address == "auto" or _port(address)):
             raise ConfigError(
@@ -335,9 +386,20 @@ class RayCompute(ComputeTarget):
                     f"runtime_env must be a JSON-safe mapping; got {runtime_env!r} ({e})",
                     "runtime_env",
                 ) from None
+        if gpus_per_worker is not None and (
+            isinstance(gpus_per_worker, bool)
+            or not isinstance(gpus_per_worker, int | float)
+            or not gpus_per_worker > 0
+        ):
+            raise ConfigError(
+                f"gpus_per_worker must be a positive number or None; got {gpus_per_worker!r}",
+                "gpus_per_worker",
+            )
         nodes = _count("node_count", node_count) or 1
         env = dict(runtime_env) if runtime_env is not None else None
-        settings = {"address": address, "node_count": nodes, "runtime_env": env}
+        settings: dict[str, Any] = {"address": address, "node_count": nodes, "runtime_env": env}
+        if gpus_per_worker is not None:
+            settings["gpus_per_worker"] = gpus_per_worker
         return ComputeConfiguration("ray", settings)
 
     @property
@@ -347,8 +409,15 @@ class RayCompute(ComputeTarget):
 
     @property
     def node_count(self) -> int:
-        """How many nodes shardrun may use."""
-        return int(self.settings["node_count"])
+        """How many nodes shardrun may use (a target made on the spot: any number)."""
+        value = self.settings.get("node_count")
+        return int(value) if value is not None else _ANY_NODES
+
+    @property
+    def gpus_per_worker(self) -> float | None:
+        """GPUs each worker's actor asks for, or None."""
+        value = self.settings.get("gpus_per_worker")
+        return float(value) if value is not None else None
 
     @property
     def runtime_env(self) -> dict[str, Any] | None:
@@ -422,10 +491,23 @@ def _wait_for_port(name: str, host: str, port: int, timeout: float) -> None:
 
 
 def resolve(workspace: WorkspaceFolder, target: ComputeTarget | str | None) -> ComputeTarget | None:
-    """The target a step names: an object as is, a name looked up, None for the default."""
+    """The target a step names: an object as is, a name looked up, None for the default.
+
+    A string that is no registered target's name may also be ``"local"`` (None), ``"ray"``
+    (``RayCompute(address="auto")``) or a Ray address (``"ray://host:port"``,
+    ``"host:port"``), as a YAML job's ``compute:`` writes them (``azureml:<name>`` is
+    ``<name>``).
+    """
     if target is None or isinstance(target, ComputeTarget):
         return target
     if isinstance(target, str):
+        target = target.removeprefix("azureml:")  # a v2 job's named compute
+        if _port(target) is not None:
+            return RayCompute(address=target)
+        if target in ("local", "ray") and (
+            workspace.catalogue.get_record("compute_targets", target) is None
+        ):
+            return RayCompute() if target == "ray" else None
         return ComputeTarget(workspace, target)
     raise ConfigError(
         f"compute_target must be a ComputeTarget, its name or None; got {target!r}",

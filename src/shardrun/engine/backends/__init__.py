@@ -1,4 +1,4 @@
-"""Backends by name: ``local`` (spawned processes, the default); ``ray`` (Ray actors) next.
+"""Backends by name: ``local`` (spawned processes, the default) and ``ray`` (Ray actors).
 
 Implementations are imported lazily, so that ``import shardrun`` never imports Ray.
 """
@@ -14,6 +14,7 @@ from shardrun.errors import BackendError
 #: name -> (module, class, extra to install)
 registry: dict[str, tuple[str, str, str | None]] = {
     "local": ("shardrun.engine.backends.local", "LocalBackend", None),
+    "ray": ("shardrun.engine.backends.ray", "RayBackend", "ray"),
 }
 
 
