@@ -36,7 +36,7 @@ _EXPORTS: dict[str, str] = {
     "ComputeTarget": "shardrun.workspace.compute",
     "ComputeTargetException": "shardrun.workspace.compute",
     "LocalCompute": "shardrun.workspace.compute",
-    "RayCompute": "shardrun.workspace.compute",
+    "RayCompute": "shardrun.workspace.ray_compute",
     "AmlCompute": "shardrun.workspace.compute",
     # pipelines and experiments
     "PipelineData": "shardrun.pipelines.pipeline",
@@ -128,11 +128,11 @@ if TYPE_CHECKING:
         ComputeTarget,
         ComputeTargetException,
         LocalCompute,
-        RayCompute,
     )
     from shardrun.workspace.datastores import DataPath, Datastore
     from shardrun.workspace.environment import CondaDependencies, Environment
     from shardrun.workspace.models import Model
+    from shardrun.workspace.ray_compute import RayCompute
     from shardrun.workspace.workspace import Workspace
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from shardrun import ComputeTarget, ConfigError, ParallelRunConfig, RayCompute, run_parallel
 from shardrun.config.jobspec import parse_job
-from shardrun.workspace.compute import resolve
+from shardrun.workspace.ray_compute import resolve
 from shardrun.workspace.workspace import Workspace
 from tests.conftest import SCRIPTS, write_inputs
 

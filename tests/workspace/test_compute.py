@@ -21,7 +21,7 @@ from shardrun import (
     RayCompute,
 )
 from shardrun.errors import ConfigError
-from shardrun.workspace.compute import resolve
+from shardrun.workspace.ray_compute import resolve
 from shardrun.workspace.workspace import Workspace
 
 

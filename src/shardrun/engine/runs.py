@@ -49,7 +49,7 @@ from shardrun.engine.scheduler import Scheduler, Verdict
 from shardrun.engine.signals import Interrupts
 from shardrun.errors import ConfigError, RunNotFound
 from shardrun.worker.entry_script import check_entry_script
-from shardrun.workspace import compute
+from shardrun.workspace import ray_compute
 from shardrun.workspace.environment import Environment
 from shardrun.workspace.workspace import Workspace, resolve_workspace, using
 
@@ -188,8 +188,8 @@ def _backend_for(ws: Workspace, config: ParallelRunConfig) -> tuple[str, dict[st
 
     Checked before anything starts: a Ray target needs the ``ray`` extra.
     """
-    target = compute.resolve(ws, config.compute_target)
-    if not isinstance(target, compute.RayCompute):
+    target = ray_compute.resolve(ws, config.compute_target)
+    if not isinstance(target, ray_compute.RayCompute):
         return "local", {}
     if importlib.util.find_spec("ray") is None:
         raise ConfigError(

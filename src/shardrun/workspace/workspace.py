@@ -36,6 +36,9 @@ from shardrun.workspace.folder import (
     using,
 )
 
+# Imported so that ComputeTarget(ws, name) and ws.compute_targets know every kind of target.
+from shardrun.workspace.ray_compute import RayCompute  # noqa: F401
+
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
