@@ -3,12 +3,14 @@
 ::
 
     ledger.pending() ─┐                         ┌─> backend.submit(slot, Task)
-    retries (deque) ──┴─> _dispatch ────────────┘      (each ready worker: 1 running + prefetch)
+    retries (deque) ──┴─> _dispatch ────────────┘      (each ready worker: 1 running + prefetch,
+                                                         one submit_many per worker)
                                                          │
     backend.events(timeout) <────────────────────────────┘
       WorkerReady    → the slot takes tasks
       WorkerFailed   → import error: abort; init error: restart within Azure's limits
-      Started        → the attempt's run_invocation_timeout starts
+      Started        → the attempt's run_invocation_timeout starts (or, for a task queued
+                       behind the one whose result came, at that result: STARTED_OPTIONAL_WITHIN)
       BatchResult    → done / retry / failed  ─┐
       WorkerExited   → head task: WorkerLost or RunTimeout; prefetched tasks go back; restart
                                                │
@@ -30,6 +32,7 @@ from typing import Literal
 from shardrun.engine.backends.base import Backend
 from shardrun.engine.ledger import Counts, Ledger, Outcome, attempt_error
 from shardrun.engine.messages import (
+    STARTED_OPTIONAL_WITHIN,
     BatchResult,
     ErrorInfo,
     Event,
@@ -215,13 +218,18 @@ class Scheduler:
     def _dispatch(self) -> None:
         depth = 1 + self.policy.prefetch
         for number, slot in self.slots.items():
+            tasks: list[Task] = []
             while slot.state == "ready" and len(slot.tasks) < depth:
                 task = self._next_task()
                 if task is None:
-                    return
+                    break
                 slot.tasks.append(task)
                 self._running.append(task.batch.index)
-                self.backend.submit(number, task)
+                tasks.append(task)
+            if tasks:
+                self.backend.submit_many(number, tasks)
+            if self._source_done and not self._retries:
+                return
 
     # -- events --------------------------------------------------------------------------
 
@@ -250,8 +258,13 @@ class Scheduler:
         if not slot.tasks or slot.tasks[0].batch.index != result.index:
             return
         task = slot.tasks.popleft()
-        slot.deadline = None
         self._last_progress = time.monotonic()
+        # The next task was queued at the worker: it may start run() without a Started.
+        slot.deadline = (
+            self._last_progress + self.policy.run_invocation_timeout + STARTED_OPTIONAL_WITHIN
+            if slot.tasks
+            else None
+        )
         if result.error is not None:
             self._fail_attempt(task, result, "RUN_EXCEPTION", slot.name)
             return
