@@ -45,7 +45,6 @@ from shardrun.engine.slots import Verdict
 from shardrun.errors import ConfigError, RunNotFound
 from shardrun.worker.entry_script import check_entry_script
 from shardrun.workspace import compute
-from shardrun.workspace.environment import Environment
 from shardrun.workspace.workspace import Workspace, resolve_workspace, using
 
 __all__ = ["RunResult", "inspect_run", "list_runs", "read_record", "resume", "run_parallel"]
@@ -145,8 +144,11 @@ def run_parallel(
     args = validate_arguments(sides.replace_references(list(arguments or []), side))
     config = config.with_runtime_options(args)
     backend = _backend_for(ws, config)
-    if isinstance(config.environment, Environment):
-        config.environment.check()
+    if config.environment is not None:
+        from shardrun.workspace.environment import Environment  # packaging: only when used
+
+        if isinstance(config.environment, Environment):
+            config.environment.check()
     output_dir = Path(output).resolve() if output is not None else run_dir / "outputs" / "output"
     check_output_location(output_dir)
     record = {
