@@ -29,7 +29,7 @@ def _config(size: str, script: Path) -> object:
 
 def plan_files(folder: str, ledger_path: str, size: str) -> dict[str, float]:
     """Plan every file of ``folder`` into a new ledger."""
-    from shardrun.data.datasets import named_inputs
+    from shardrun.data.factory import named_inputs
     from shardrun.engine.ledger import Ledger
     from shardrun.engine.partition import plan_input
 
