@@ -6,6 +6,9 @@ plan the planning folder, no workers). Runs it once under cProfile, in this proc
 driver; the workers are other processes and are not profiled), and prints the run's phases
 and the functions with the most own and cumulative time. Uses the data that ``python -m
 bench`` generated for ``SCALE`` (default 0.1); ``--out FILE`` keeps the ``.pstats``.
+``--cpu`` runs it without the profiler and prints the driver's own CPU time (user + system
+of this process, the workers excluded): a figure that a loaded machine disturbs far less
+than wall time.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import cProfile
 import io
 import os
 import pstats
+import resource
 import shutil
 import tempfile
 import time
@@ -56,9 +60,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=ROOT / "bench" / ".data")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--cpu", action="store_true", help="no profiler: driver CPU seconds")
     args = parser.parse_args(argv)
     data = datagen.generate(args.data, Sizes.from_scale(args.scale))
     work = Path(tempfile.mkdtemp(prefix="shardrun-profile-"))
+    if args.cpu:
+        import shardrun.engine.runs  # noqa: F401  (imports outside the figure)
+
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        started = time.perf_counter()
+        try:
+            outcome = _run(args.what, data, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        wall = time.perf_counter() - started
+        print(f"{args.what} at SCALE={args.scale:g}: {outcome}, {wall:.2f} s wall, ", end="")
+        print(f"driver CPU {cpu:.2f} s")
+        return 0
     profile = cProfile.Profile()
     started = time.perf_counter()
     try:

@@ -17,10 +17,16 @@ import pytest
 
 from shardrun.engine.backends import get_backend
 from shardrun.engine.backends.base import Backend
-from shardrun.engine.messages import WorkerExited, WorkerReady, WorkerSpec
+from shardrun.engine.messages import BatchResult, Started, WorkerExited, WorkerReady, WorkerSpec
 from shardrun.errors import BackendError
 from tests.conftest import SCRIPTS, write_inputs
-from tests.contracts.backend import BackendContract, collect, task
+from tests.contracts.backend import (
+    BackendContract,
+    check_started,
+    collect,
+    collect_outcomes,
+    task,
+)
 
 
 class TestLocalBackend(BackendContract):
@@ -29,6 +35,28 @@ class TestLocalBackend(BackendContract):
         backend = get_backend("local")
         yield backend
         backend.shutdown(graceful=False)
+
+
+def test_queued_tasks_mostly_come_back_as_one_message_each(tmp_path: Path) -> None:
+    """A task already queued at the worker needs no Started (STARTED_OPTIONAL_WITHIN)."""
+    backend = get_backend("local")
+    spec = WorkerSpec(
+        entry_script=str(SCRIPTS / "behave.py"),
+        source_directory=str(SCRIPTS),
+        run_dir=str(tmp_path / "run"),
+        output_dir=str(tmp_path / "out"),
+    )
+    try:
+        backend.start(spec, 1)
+        collect(backend, 1)
+        backend.submit_many(0, [task(tmp_path, ["ok"], n) for n in range(20)])
+        events = collect_outcomes(backend, 20)
+    finally:
+        backend.shutdown()
+    check_started(events)
+    assert [e.index for e in events if isinstance(e, BatchResult)] == list(range(20))
+    # The first task always has one; the others only when reading took over 50 ms.
+    assert sum(isinstance(e, Started) for e in events) < 10, events
 
 
 def test_unknown_backend_lists_the_choices() -> None:

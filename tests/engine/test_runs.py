@@ -155,6 +155,25 @@ def test_timeout_kills_worker_and_retries(inputs: MakeInputs, tmp_path: Path) ->
     assert len(list((result.run_dir / "logs/sys/worker/node0").iterdir())) >= 3
 
 
+def test_timeout_kills_a_task_that_was_queued_behind_another(
+    inputs: MakeInputs, tmp_path: Path
+) -> None:
+    # One worker: "sleep 30" is prefetched behind "ok", so it may start without a Started
+    # message; the scheduler's clock for it starts with the result of "ok".
+    result = start(
+        inputs(["ok", "sleep 30", "ok"]),
+        tmp_path,
+        process_count_per_node=1,
+        run_invocation_timeout=2,
+        run_max_try=1,
+    )
+    assert result.status == "Completed"
+    assert result.failed_mini_batches == 1
+    assert lines(result) == ["item00000.txt: ok", "item00002.txt: ok"]
+    rows = [(r["mini_batch_id"], r["status"]) for r in attempts(result)]
+    assert ("1", "RUN_TIMEOUT") in rows
+
+
 def test_timeout_every_time_fails_the_mini_batch(inputs: MakeInputs, tmp_path: Path) -> None:
     result = start(inputs(["sleep 30", "ok"]), tmp_path, run_invocation_timeout=1, run_max_try=2)
     assert result.status == "Completed"

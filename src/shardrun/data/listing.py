@@ -36,10 +36,12 @@ _log = logging.getLogger("shardrun")
 HIDDEN_PREFIXES = ("_", ".")
 
 
-def iter_files(paths: Iterable[str]) -> Iterator[tuple[str, int]]:
+def iter_files(paths: Iterable[str], sizes: bool = True) -> Iterator[tuple[str, int]]:
     """Stream ``(path, size)`` for every file that ``paths`` name, unsorted.
 
-    Local results are absolute paths.
+    Local results are absolute paths. With ``sizes=False`` a local file's size is not read
+    (no ``stat`` per file: the folder entry's type says it is a file) and comes back as 0;
+    remote listings give sizes for free and keep them.
 
     Raises:
         ConfigError: A path that is not a glob does not exist.
@@ -53,7 +55,7 @@ def iter_files(paths: Iterable[str]) -> Iterator[tuple[str, int]]:
                     f"input path {path!r} does not exist; give a file, a folder or a glob"
                 ) from None
         else:
-            yield from _iter_local(path.removeprefix("file://"))
+            yield from _iter_local(path.removeprefix("file://"), sizes)
 
 
 def tabular_files(paths: Iterable[str]) -> Iterator[tuple[str, int]]:
@@ -75,7 +77,7 @@ def tabular_files(paths: Iterable[str]) -> Iterator[tuple[str, int]]:
                 yield name, size
 
 
-def _iter_local(path: str) -> Iterator[tuple[str, int]]:
+def _iter_local(path: str, sizes: bool = True) -> Iterator[tuple[str, int]]:
     path = os.path.abspath(os.path.expanduser(path))
     skip = _Skipped()
     if any(c in path for c in "*?["):
@@ -85,13 +87,16 @@ def _iter_local(path: str) -> Iterator[tuple[str, int]]:
                 continue
             if _is_dir(match):
                 if not loops.inside(match):
-                    yield from _walk_local(match, skip)
+                    yield from _walk_local(match, skip, sizes)
+            elif not sizes:
+                if os.path.isfile(match):
+                    yield match, 0
             elif (size := _size(match, skip)) is not None:
                 yield match, size
     elif _is_dir(path):
-        yield from _walk_local(path, skip)
+        yield from _walk_local(path, skip, sizes)
     elif os.path.isfile(path):
-        yield path, os.stat(path).st_size
+        yield path, os.stat(path).st_size if sizes else 0
     else:
         raise ConfigError(f"input path {path!r} does not exist; give a file, a folder or a glob")
 
@@ -110,8 +115,12 @@ class _Skipped:
             _log.warning("skipping %s: %s", _printable(path), why)
 
 
-def _walk_local(folder: str, skip: _Skipped) -> Iterator[tuple[str, int]]:
-    """Every file below ``folder``; a link back to a folder above it is skipped."""
+def _walk_local(folder: str, skip: _Skipped, sizes: bool = True) -> Iterator[tuple[str, int]]:
+    """Every file below ``folder``; a link back to a folder above it is skipped.
+
+    Without ``sizes``, a file costs no ``stat`` (``DirEntry.is_file`` reads the entry's
+    type; only a symbolic link is followed); folders are still stat'ed, for loops.
+    """
     stack = [(folder, _ancestors(folder))]
     while stack:
         current, above = stack.pop()
@@ -119,6 +128,10 @@ def _walk_local(folder: str, skip: _Skipped) -> Iterator[tuple[str, int]]:
             for entry in entries:
                 try:
                     is_dir = entry.is_dir()
+                    if not is_dir and not sizes:
+                        if entry.is_file():
+                            yield entry.path, 0
+                        continue
                     info = entry.stat() if is_dir or entry.is_file() else None
                 except OSError as e:
                     skip(entry.path, e.strerror or str(e))

@@ -46,7 +46,7 @@ from shardrun.engine import reports
 from shardrun.engine.ledger import Counts, Ledger
 from shardrun.engine.messages import ErrorInfo, Part
 from shardrun.engine.record import write_record
-from shardrun.engine.scheduler import Verdict
+from shardrun.engine.slots import Verdict
 from shardrun.engine.writer import fsync_dir, merge
 from shardrun.errors import NoResultToAppend, ShardrunError, StorageError
 

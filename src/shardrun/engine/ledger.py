@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from shardrun.engine.attempts import Attempt, attempts, processed_rows, short_result
 from shardrun.engine.messages import BatchResult, ErrorInfo, MiniBatch, Part
 
 SCHEMA_VERSION = 1
@@ -99,24 +100,6 @@ class Counts:
 
 
 @dataclass(frozen=True)
-class Attempt:
-    """One finished (or abandoned) attempt, as recorded in the ``attempts`` table."""
-
-    index: int
-    attempt: int
-    worker: str
-    status: str
-    started: float
-    ended: float
-    total: int
-    succeeded: int
-    run_seconds: float = 0.0
-    cpu_seconds: float = 0.0
-    error: ErrorInfo | None = None
-    files: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class Outcome:
     """What the scheduler decided about one attempt; written by :meth:`Ledger.record`.
 
@@ -129,14 +112,6 @@ class Outcome:
     status: str
     worker: str
     failed_items: int = 0
-
-
-def short_result(total: int, succeeded: int) -> ErrorInfo | None:
-    """The error a partial result stands for (``run()`` returned fewer results than inputs)."""
-    if succeeded >= total:
-        return None
-    message = f"run() returned {succeeded} results for {total} inputs"
-    return ErrorInfo("ShortResult", message, message)
 
 
 def attempt_error(result: BatchResult) -> ErrorInfo | None:
@@ -397,43 +372,12 @@ class Ledger:
         return _batch_from_row(row)
 
     def attempts(self, failed_only: bool = False) -> Iterator[Attempt]:
-        """Recorded attempts with their mini-batch's files.
+        """Recorded attempts with their files (see :func:`~shardrun.engine.attempts.attempts`)."""
+        return attempts(self._db, failed_only)
 
-        All of them by mini-batch then attempt number, or, with ``failed_only``, those that
-        raised, timed out, lost their worker or returned fewer results than inputs (their
-        error is a ``ShortResult``, see :func:`attempt_error`), in the order they ended.
-        """
-        where, order = (
-            ("WHERE a.error_type IS NOT NULL OR a.succeeded < a.total", "a.ended")
-            if failed_only
-            else ("", "a.idx, a.attempt")
-        )
-        cursor = self._db.execute(
-            "SELECT a.idx, a.attempt, a.worker, a.status, a.started, a.ended, a.total, "
-            "a.succeeded, a.run_seconds, a.cpu_seconds, a.error_type, a.error_message, "
-            f"a.traceback, m.files FROM attempts a JOIN mini_batches m ON m.idx = a.idx {where} "
-            f"ORDER BY {order}"
-        )
-        for row in cursor:
-            error = (
-                ErrorInfo(row[10], row[11] or "", row[12] or "")
-                if row[10]
-                else short_result(row[6], row[7])
-            )
-            yield Attempt(
-                index=row[0],
-                attempt=row[1],
-                worker=row[2],
-                status=row[3],
-                started=row[4],
-                ended=row[5],
-                total=row[6],
-                succeeded=row[7],
-                run_seconds=row[8],
-                cpu_seconds=row[9],
-                error=error,
-                files=tuple(json.loads(row[13])),
-            )
+    def processed_rows(self) -> sqlite3.Cursor:
+        """The rows of ``processed_mini-batches.csv``, formatted by SQLite in one query."""
+        return processed_rows(self._db)
 
     def first_error(self) -> Attempt | None:
         """The first attempt that failed, for messages that must show the real cause."""

@@ -26,6 +26,7 @@ __all__ = [
     "Event",
     "MiniBatch",
     "Part",
+    "STARTED_OPTIONAL_WITHIN",
     "Started",
     "Task",
     "WorkerExited",
@@ -84,9 +85,22 @@ class WorkerFailed:
     error: ErrorInfo
 
 
+#: A worker may leave out :class:`Started` for a task that was already waiting at it (in its
+#: queue or its pipe) just before it sent the previous task's :class:`BatchResult`, when it
+#: calls ``run()`` within this many seconds of that moment. The scheduler then starts the
+#: task's ``run_invocation_timeout`` when it handles that previous result, plus this grace:
+#: never before ``run()`` was called, at most this much (and a message's latency) after.
+#: For every other task (the first one, one that reached an idle worker, or one whose data
+#: took longer to read) Started is sent. A worker that always sends it is correct too.
+STARTED_OPTIONAL_WITHIN = 0.05
+
+
 @dataclass(frozen=True, slots=True)
 class Started:
-    """A worker is about to call ``run()`` for this attempt: its timeout starts now."""
+    """A worker is about to call ``run()`` for this attempt: its timeout starts now.
+
+    Optional in one case, see :data:`STARTED_OPTIONAL_WITHIN`.
+    """
 
     worker: int
     index: int

@@ -8,27 +8,20 @@ long (the overview file is rewritten every few seconds, resources sampled every
 from __future__ import annotations
 
 import csv
+import os
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-import psutil
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
 from shardrun.engine.reports import write_overview
 
 if TYPE_CHECKING:
+    import psutil
+    from rich.progress import Progress, TaskID
+
     from shardrun.engine.scheduler import Scheduler
 
 OVERVIEW_EVERY = 2.0
@@ -56,20 +49,10 @@ class Monitor:
         self._processes: dict[int, psutil.Process] = {}
         self._progress: Progress | None = None
         self._task: TaskID | None = None
-        console = Console(stderr=True)
-        # The bar goes to stderr, and only to a terminal: stdout stays for results.
-        if show_progress and console.is_terminal:
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("mini-batches · {task.fields[items]} items · {task.fields[rate]}/s"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                console=console,
-                transient=False,
-            )
+        # The bar goes to stderr, and only to a terminal: stdout stays for results. rich (a
+        # slow import) is imported only where a bar may be drawn.
+        if show_progress and _may_be_terminal():
+            self._progress = _progress_bar()
 
     def __enter__(self) -> Monitor:
         if self._progress is not None:
@@ -114,6 +97,8 @@ class Monitor:
 
     def _sample(self, workers: Mapping[int, str]) -> None:
         """Append one row per worker (``pid -> node/process``) to its node's CSV file."""
+        import psutil  # here, not at import time: only runs that sample pay for it
+
         rows: dict[str, list[tuple[object, ...]]] = {}
         for pid, name in workers.items():
             node, _, process_name = name.rpartition("/")
@@ -143,3 +128,37 @@ class Monitor:
                 if new:
                     out.writerow(PERF_COLUMNS)
                 out.writerows(node_rows)
+
+
+def _may_be_terminal() -> bool:
+    """Whether rich could find a terminal on stderr (a tty, a forced one, or Jupyter)."""
+    forced = any(os.environ.get(name) for name in ("FORCE_COLOR", "TTY_COMPATIBLE"))
+    return forced or sys.stderr.isatty() or "ipykernel" in sys.modules
+
+
+def _progress_bar() -> Progress | None:
+    """The progress bar on stderr, or None when rich says stderr is not a terminal."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return None
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("mini-batches · {task.fields[items]} items · {task.fields[rate]}/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )

@@ -55,8 +55,12 @@ def group_files(
 def plan_files(
     paths: Iterable[str], size: MiniBatchSize, input_name: str, first_index: int = 0
 ) -> Iterator[MiniBatch]:
-    """List, sort and group the files of one file input into mini-batches."""
-    return group_files(sorted_unique(iter_files(paths)), size, input_name, first_index)
+    """List, sort and group the files of one file input into mini-batches.
+
+    With a count size, files are not stat'ed: their sizes are planned as 0.
+    """
+    files = sorted_unique(iter_files(paths, sizes=size.bytes is not None))
+    return group_files(files, size, input_name, first_index)
 
 
 def plan_input(
@@ -89,6 +93,9 @@ def plan_input(
         return plan_keys(dataset, config.partition_keys, input_name, first_index)
     if isinstance(dataset, FileDataset):
         size = config.mini_batch_size_for("files")
+        if size.bytes is None:  # a count: no stat per file (sizes are planned as 0)
+            files = dataset.window.apply(sorted_unique(iter_files(dataset.paths, sizes=False)))
+            return group_files(files, size, input_name, first_index)
         return group_files(dataset.list_files(), size, input_name, first_index)
     size_bytes = config.mini_batch_size_for("tabular").bytes or 1
     return plan_table(dataset, size_bytes, input_name, first_index)

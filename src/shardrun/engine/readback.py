@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shardrun.engine.ledger import Attempt, Counts, Ledger
+from shardrun.engine.attempts import Attempt
+from shardrun.engine.ledger import Counts, Ledger
 from shardrun.engine.messages import ErrorInfo
 from shardrun.errors import ConfigError
 

@@ -9,21 +9,19 @@
 from __future__ import annotations
 
 import csv
-import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shardrun.engine.ledger import Attempt, Counts, Ledger
+from shardrun.engine.attempts import Attempt
+from shardrun.engine.ledger import Counts, Ledger
 from shardrun.engine.messages import ErrorInfo
 from shardrun.engine.writer import atomic_write
 
 MAX_INPUTS_LISTED = 20
 #: Longest reason kept in run.json, job_result.txt and the CLI; job_error.txt keeps it whole.
 MAX_REASON = 2000
-#: Longest error message in a row of processed_mini-batches.csv.
-MAX_CSV_MESSAGE = 500
 
 CSV_COLUMNS = (
     "mini_batch_id",
@@ -68,28 +66,7 @@ def write_processed_csv(ledger: Ledger, logs: Path) -> Path:
     with atomic_write(path, "w", fsync=False) as handle:
         out = csv.writer(handle)
         out.writerow(CSV_COLUMNS)
-        for a in ledger.attempts():
-            node, _, process = a.worker.rpartition("/")
-            out.writerow(
-                (
-                    a.index,
-                    a.attempt,
-                    node,
-                    process,
-                    _iso(a.started),
-                    _iso(a.ended),
-                    a.total,
-                    a.succeeded,
-                    a.total - a.succeeded,
-                    f"{a.ended - a.started:.3f}" if a.started else "",
-                    f"{a.cpu_seconds:.3f}",
-                    f"{a.run_seconds:.3f}",
-                    a.status,
-                    a.error.type if a.error else "",
-                    shorten(a.error.message, MAX_CSV_MESSAGE) if a.error else "",
-                    json.dumps(list(a.files)),
-                )
-            )
+        out.writerows(ledger.processed_rows())  # formatted by SQLite: no Python per row
     return path
 
 

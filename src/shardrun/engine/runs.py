@@ -30,14 +30,10 @@ from shardrun.data.factory import (
     named_inputs,
 )
 from shardrun.engine import finish
-from shardrun.engine.backends import get_backend
 from shardrun.engine.destination import check_output_location
+from shardrun.engine.drive import drive
 from shardrun.engine.finish import STORAGE_ERRORS
 from shardrun.engine.ledger import Counts, Ledger
-from shardrun.engine.messages import WorkerSpec
-from shardrun.engine.monitor import Monitor
-from shardrun.engine.partition import plan_input
-from shardrun.engine.policy import Policy
 from shardrun.engine.record import (
     driver_lock,
     inspect_run,
@@ -45,12 +41,11 @@ from shardrun.engine.record import (
     read_record,
     write_record,
 )
-from shardrun.engine.scheduler import Scheduler, Verdict
 from shardrun.engine.signals import Interrupts
+from shardrun.engine.slots import Verdict
 from shardrun.errors import ConfigError, RunNotFound
 from shardrun.worker.entry_script import check_entry_script
 from shardrun.workspace import ray_compute
-from shardrun.workspace.environment import Environment
 from shardrun.workspace.workspace import Workspace, resolve_workspace, using
 
 __all__ = ["RunResult", "inspect_run", "list_runs", "read_record", "resume", "run_parallel"]
@@ -150,8 +145,11 @@ def run_parallel(
     args = validate_arguments(sides.replace_references(list(arguments or []), side))
     config = config.with_runtime_options(args)
     backend, backend_options = _backend_for(ws, config)
-    if isinstance(config.environment, Environment):
-        config.environment.check()
+    if config.environment is not None:
+        from shardrun.workspace.environment import Environment  # packaging: only when used
+
+        if isinstance(config.environment, Environment):
+            config.environment.check()
     output_dir = Path(output).resolve() if output is not None else run_dir / "outputs" / "output"
     check_output_location(output_dir)
     record = {
@@ -275,19 +273,6 @@ def list_runs(workspace: Workspace | str | os.PathLike[str] | None = None) -> li
     return sorted(records, key=lambda r: -float(r.get("created", 0)))
 
 
-def _plan(ledger: Ledger, config: ParallelRunConfig, named: list[DatasetConsumptionConfig]) -> None:
-    if ledger.get_meta("planned") == "1":
-        return
-    ledger.clear_plan()
-    added = 0
-    for item in named:
-        added += ledger.add_mini_batches(plan_input(item.dataset, config, item.name, added))
-    if added == 0:
-        names = ", ".join(repr(n.dataset) for n in named)
-        raise ConfigError(f"inputs {names} matched no data; nothing to process")
-    ledger.set_meta("planned", "1")
-
-
 def _execute(
     run_dir: Path,
     record: dict[str, Any],
@@ -305,7 +290,7 @@ def _execute(
         try:
             finish.reserve(run_dir)
             ledger = Ledger.open(run_dir / "ledger.sqlite")
-            end = _drive(run_dir, record, config, named, ledger, show_progress, on_start, resuming)
+            end = drive(run_dir, record, config, named, ledger, show_progress, on_start, resuming)
         except KeyboardInterrupt:
             end = finish.End(Verdict("Canceled", interrupts.reason or "canceled"))
         except STORAGE_ERRORS as e:
@@ -327,95 +312,6 @@ def _execute(
             if ledger is not None:
                 ledger.close()
     return _result(run_dir, record)
-
-
-def _drive(
-    run_dir: Path,
-    record: dict[str, Any],
-    config: ParallelRunConfig,
-    named: list[DatasetConsumptionConfig],
-    ledger: Ledger,
-    show_progress: bool,
-    on_start: Callable[[str], None] | None,
-    resuming: bool,
-) -> finish.End:
-    merged = finish.merged_output(ledger)
-    if merged is not None:
-        # An earlier driver was killed after the merge was recorded: nothing runs again.
-        finish.clear_output(run_dir, record, config, merged=True)
-        if not merged.exists():
-            reason = f"the merged output {merged} was removed after the run; start a new run"
-            return finish.End(Verdict("Failed", reason))
-        return finish.End(Verdict("Completed"), output_file=merged)
-    _plan(ledger, config, named)
-    sides.fetch(run_dir, record.get("side_inputs", []))
-    finish.clear_output(run_dir, record, config)
-    ledger.reset_running()
-    if resuming:
-        ledger.reopen_failed()
-    record.update(status="Running", started=time.time())
-    write_record(run_dir, record)
-    if on_start is not None:
-        on_start(record["run_id"])
-    options = {item.name: item.dataset.read_options() for item in named}
-    verdict, init_errors = _schedule(run_dir, record, config, ledger, options, show_progress)
-    return finish.merge_output(record, config, ledger, finish.End(verdict, init_errors))
-
-
-def _schedule(
-    run_dir: Path,
-    record: dict[str, Any],
-    config: ParallelRunConfig,
-    ledger: Ledger,
-    input_options: dict[str, dict[str, Any]],
-    show_progress: bool,
-) -> tuple[Verdict, list[Any]]:
-    spec = WorkerSpec(
-        entry_script=str(config.entry_script_path),
-        source_directory=str(
-            Path(config.source_directory or config.entry_script_path.parent).resolve()
-        ),
-        run_dir=str(run_dir),
-        output_dir=record["output_dir"],
-        output_action=config.output_action,
-        append_row_format=config.append_row_format,
-        arguments=tuple(record["arguments"]),
-        environment=dict(config.environment_variables or {}),
-        logging_level=config.logging_level,
-        mini_batch_format=config.mini_batch_format,
-        input_options=input_options,
-        workspace=record["workspace"],
-    )
-    workers = config.processes_per_node * config.node_count
-    policy = Policy(
-        workers=workers,
-        run_max_try=config.run_max_try,
-        run_invocation_timeout=float(config.run_invocation_timeout),
-        error_threshold=config.error_threshold,
-        allowed_failed_count=config.allowed_failed_count,
-        allowed_failed_percent=config.allowed_failed_percent,
-        progress_timeout=config.progress_timeout,
-        init_failure_limit=3 * config.processes_per_node * config.node_count,
-        check_columns=config.append_row_format in ("csv", "parquet")
-        or config.append_row_dataframe_header,
-    )
-    backend = get_backend(
-        record.get("backend", "local"),
-        nodes=config.node_count,
-        **record.get("backend_options", {}),
-    )
-    monitor = Monitor(
-        record["run_id"], run_dir / "logs", show_progress, config.resource_monitor_interval
-    )
-    scheduler = Scheduler(ledger, backend, spec, policy, on_progress=monitor)
-    try:
-        with monitor:
-            verdict = scheduler.run()
-            monitor(scheduler)
-    except BaseException:
-        backend.shutdown(graceful=False)  # no worker may outlive an interrupted scheduler
-        raise
-    return verdict, scheduler.init_errors
 
 
 def _result(run_dir: Path, record: dict[str, Any]) -> RunResult:

@@ -3,12 +3,14 @@
 ::
 
     ledger.pending() ─┐                         ┌─> backend.submit(slot, Task)
-    retries (deque) ──┴─> _dispatch ────────────┘      (each ready worker: 1 running + prefetch)
+    retries (deque) ──┴─> _dispatch ────────────┘      (each ready worker: 1 running + prefetch,
+                                                         one submit_many per worker)
                                                          │
     backend.events(timeout) <────────────────────────────┘
       WorkerReady    → the slot takes tasks
       WorkerFailed   → import error: abort; init error: restart within Azure's limits
-      Started        → the attempt's run_invocation_timeout starts
+      Started        → the attempt's run_invocation_timeout starts (or, for a task queued
+                       behind the one whose result came, at that result: STARTED_OPTIONAL_WITHIN)
       BatchResult    → done / retry / failed  ─┐
       WorkerExited   → head task: WorkerLost or RunTimeout; prefetched tasks go back; restart
                                                │
@@ -24,12 +26,11 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Literal
 
 from shardrun.engine.backends.base import Backend
 from shardrun.engine.ledger import Counts, Ledger, Outcome, attempt_error
 from shardrun.engine.messages import (
+    STARTED_OPTIONAL_WITHIN,
     BatchResult,
     ErrorInfo,
     Event,
@@ -42,39 +43,18 @@ from shardrun.engine.messages import (
     WorkerSpec,
 )
 from shardrun.engine.policy import Policy, killed_from_outside
+from shardrun.engine.slots import Slot, Verdict, describe, with_error
 from shardrun.engine.writer import Syncer
 from shardrun.errors import (
     EntryScriptError,
     ErrorThresholdExceeded,
     NoProgress,
-    RemoteError,
     ShardrunError,
 )
 
-Status = Literal["Completed", "Failed", "Canceled"]
 COMMIT_EVERY = 512
 COMMIT_AFTER = 0.2
 TICK = 0.5
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """How the scheduling ended, and why."""
-
-    status: Status
-    reason: str = ""
-    error: BaseException | None = None
-
-
-@dataclass
-class _Slot:
-    state: Literal["starting", "ready", "killing", "gone"] = "starting"
-    tasks: deque[Task] = field(default_factory=deque)
-    name: str = ""
-    pid: int = 0
-    deadline: float | None = None
-    killed: Task | None = None
-    init_failed: bool = False
 
 
 ProgressCallback = Callable[["Scheduler"], None]
@@ -105,7 +85,7 @@ class Scheduler:
         self.init_errors: list[ErrorInfo] = []
         #: Workers killed by a signal from outside while starting (not init() failures).
         self.start_kills = 0
-        self.slots: dict[int, _Slot] = {}
+        self.slots: dict[int, Slot] = {}
         self._source: Iterator[tuple[MiniBatch, int]] = ledger.pending()
         self._source_done = False
         self._retries: deque[Task] = deque()
@@ -119,10 +99,16 @@ class Scheduler:
 
     # -- the loop ------------------------------------------------------------------------
 
-    def run(self) -> Verdict:
-        """Schedule until every mini-batch is done or failed, a threshold trips, or Ctrl-C."""
-        self.backend.start(self.spec, self.policy.workers)
-        self.slots = {n: _Slot() for n in range(self.policy.workers)}
+    def run(self, start_workers: bool = True) -> Verdict:
+        """Schedule until every mini-batch is done or failed, a threshold trips, or Ctrl-C.
+
+        Args:
+            start_workers: False when the caller started the backend's workers already
+                (while it planned the ledger); their events wait in the backend.
+        """
+        if start_workers:
+            self.backend.start(self.spec, self.policy.workers)
+        self.slots = {n: Slot() for n in range(self.policy.workers)}
         graceful = False
         try:
             verdict = self._loop()
@@ -215,13 +201,18 @@ class Scheduler:
     def _dispatch(self) -> None:
         depth = 1 + self.policy.prefetch
         for number, slot in self.slots.items():
+            tasks: list[Task] = []
             while slot.state == "ready" and len(slot.tasks) < depth:
                 task = self._next_task()
                 if task is None:
-                    return
+                    break
                 slot.tasks.append(task)
                 self._running.append(task.batch.index)
-                self.backend.submit(number, task)
+                tasks.append(task)
+            if tasks:
+                self.backend.submit_many(number, tasks)
+            if self._source_done and not self._retries:
+                return
 
     # -- events --------------------------------------------------------------------------
 
@@ -246,12 +237,17 @@ class Scheduler:
         else:
             self._on_exit(event.worker, slot, event)
 
-    def _on_result(self, slot: _Slot, result: BatchResult) -> None:
+    def _on_result(self, slot: Slot, result: BatchResult) -> None:
         if not slot.tasks or slot.tasks[0].batch.index != result.index:
             return
         task = slot.tasks.popleft()
-        slot.deadline = None
         self._last_progress = time.monotonic()
+        # The next task was queued at the worker: it may start run() without a Started.
+        slot.deadline = (
+            self._last_progress + self.policy.run_invocation_timeout + STARTED_OPTIONAL_WITHIN
+            if slot.tasks
+            else None
+        )
         if result.error is not None:
             self._fail_attempt(task, result, "RUN_EXCEPTION", slot.name)
             return
@@ -282,7 +278,7 @@ class Scheduler:
         )
         return ErrorInfo("ColumnMismatch", message, message)
 
-    def _on_exit(self, number: int, slot: _Slot, event: WorkerExited) -> None:
+    def _on_exit(self, number: int, slot: Slot, event: WorkerExited) -> None:
         head = slot.tasks.popleft() if slot.tasks else None
         self._retries.extendleft(reversed(slot.tasks))
         slot.tasks.clear()
@@ -321,10 +317,10 @@ class Scheduler:
                 )
             return
         self.backend.restart(number)
-        self.slots[number] = _Slot()
+        self.slots[number] = Slot()
 
     def _lose(
-        self, number: int, slot: _Slot, head: Task, kind: str, status: str, message: str
+        self, number: int, slot: Slot, head: Task, kind: str, status: str, message: str
     ) -> None:
         """Fail the attempt a worker was running when it was killed or died."""
         items = max(head.batch.items, 0)
@@ -355,7 +351,7 @@ class Scheduler:
     def _finish(self, outcome: Outcome, task: Task, error: ErrorInfo | None = None) -> None:
         if error is not None and outcome.result.error is None:
             outcome = Outcome(
-                _with_error(outcome.result, error),
+                with_error(outcome.result, error),
                 outcome.state,
                 outcome.status,
                 outcome.worker,
@@ -397,34 +393,7 @@ class Scheduler:
     def _first_error(self) -> str:
         attempt = self.ledger.first_error()
         if attempt is not None and attempt.error is not None:
-            return _describe(attempt.error)
+            return describe(attempt.error)
         errors = (attempt_error(o.result) for o in self._outcomes)
         first = next((e for e in errors if e is not None), None)
-        return _describe(first) if first else "none recorded"
-
-
-def _describe(error: ErrorInfo) -> str:
-    return f"{error.type}: {error.message}"
-
-
-def _with_error(result: BatchResult, error: ErrorInfo) -> BatchResult:
-    return BatchResult(
-        result.worker,
-        result.index,
-        result.attempt,
-        result.total,
-        0,
-        0,
-        None,
-        error,
-        result.columns,
-        result.started,
-        result.ended,
-        result.run_seconds,
-        result.cpu_seconds,
-    )
-
-
-def remote_error(error: ErrorInfo) -> RemoteError:
-    """An exception standing for a worker's error, with the remote traceback as its text."""
-    return RemoteError(f"{error.type}: {error.message}\n\nRemote traceback:\n{error.traceback}")
+        return describe(first) if first else "none recorded"

@@ -3,7 +3,9 @@
 The local backend starts this module in a fresh interpreter (see
 :mod:`shardrun.engine.backends.processes`). It imports nothing of the driver's ``__main__``.
 Over the inherited socket ``FD`` it receives the :class:`~shardrun.engine.messages.WorkerSpec`,
-then tasks (``None`` means stop), and sends back events.
+then tasks (a Task, a list of them, or ``None``: stop), and sends back events: one
+BatchResult per task, and a Started before it except where
+:data:`~shardrun.engine.messages.STARTED_OPTIONAL_WITHIN` allows leaving it out.
 
 It dies with its driver even while ``run()`` holds the GIL in a long C call: on Linux the
 kernel kills it (``PR_SET_PDEATHSIG``, set first thing, then a check that the parent is still
@@ -63,9 +65,10 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _restore_pythonpath()
 
+    from collections import deque
     from multiprocessing.connection import Connection
 
-    from shardrun.engine.messages import Started, Task, WorkerFailed
+    from shardrun.engine.messages import STARTED_OPTIONAL_WITHIN, Started, Task, WorkerFailed
     from shardrun.worker.loop import Worker
 
     conn = Connection(args.fd)
@@ -77,19 +80,31 @@ def main(argv: list[str] | None = None) -> None:
     conn.send(first)
     if isinstance(first, WorkerFailed):
         os._exit(EXIT_INIT_FAILED if first.phase == "init" else EXIT_IMPORT_FAILED)
+    queued: deque[Task | None] = deque()
+    # Until when the next task may start run() without a Started (STARTED_OPTIONAL_WITHIN):
+    # only a task already waiting here just before the previous result was sent.
+    quiet_until = -1.0
     while True:
-        try:
-            task = conn.recv()
-        except (EOFError, OSError):
-            break
+        if not queued:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            queued.extend(message if isinstance(message, list) else [message])
+        task = queued.popleft()
         if task is None:
             worker.stop()
             break
 
-        def started(at: float, task: Task = task) -> None:
-            conn.send(Started(args.slot, task.batch.index, task.attempt, at))
+        def started(at: float, task: Task = task, quiet_until: float = quiet_until) -> None:
+            if time.monotonic() > quiet_until:
+                conn.send(Started(args.slot, task.batch.index, task.attempt, at))
 
-        conn.send(worker.process(task, started))
+        result = worker.process(task, started)
+        sent = time.monotonic()
+        waiting = bool(queued) or conn.poll()
+        quiet_until = sent + STARTED_OPTIONAL_WITHIN if waiting else -1.0
+        conn.send(result)
     conn.close()
 
 

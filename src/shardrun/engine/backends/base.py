@@ -11,6 +11,7 @@ Every implementation passes the conformance suite in ``tests/contracts/backend.p
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 from shardrun.engine.messages import Event, Task, WorkerSpec
 
@@ -39,6 +40,15 @@ class Backend(ABC):
         is dropped silently: the WorkerExited event tells the scheduler.
         """
 
+    def submit_many(self, worker: int, tasks: Sequence[Task]) -> None:
+        """Queue several tasks on a ready worker, in order, at once.
+
+        The same as :meth:`submit` for each task in turn (the default does exactly that); a
+        backend may carry them in one message.
+        """
+        for task in tasks:
+            self.submit(worker, task)
+
     @abstractmethod
     def events(self, timeout: float | None) -> list[Event]:
         """Wait up to ``timeout`` seconds (None: forever) and return what happened.
@@ -46,6 +56,9 @@ class Backend(ABC):
         Returns at least one event unless the timeout passed. Events of one worker come in
         the order the worker sent them, and a slot's WorkerExited comes after every event
         that its process sent. After WorkerExited, the slot is idle until :meth:`restart`.
+        Each task gets one BatchResult (unless its worker exits first), preceded by a Started
+        except where :data:`~shardrun.engine.messages.STARTED_OPTIONAL_WITHIN` lets the
+        worker leave it out.
         """
 
     @abstractmethod

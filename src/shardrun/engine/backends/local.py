@@ -3,9 +3,9 @@
 ::
 
     driver (scheduler thread)                         python -m shardrun.worker (own session)
-    ┌──────────────────────────┐   Task / None       ┌──────────────────────────────────┐
+    ┌──────────────────────────┐ Task/[Task…]/None   ┌──────────────────────────────────┐
     │ LocalBackend             │ ──────────────────> │ recv → Worker.process            │
-    │  one socket / slot       │ <────────────────── │   send Started, BatchResult      │
+    │  one socket / slot       │ <────────────────── │   send [Started,] BatchResult    │
     │  + a pidfd per process   │   Event             │ dies with the driver (kernel)    │
     └──────────────────────────┘                     └──────────────────────────────────┘
 
@@ -39,6 +39,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -130,6 +131,19 @@ class LocalBackend(Backend):
             return
         try:
             slot.conn.send(task)
+        except OSError:
+            slot.conn_open = False
+
+    def submit_many(self, worker: int, tasks: Sequence[Task]) -> None:
+        """Send several tasks as one message (a list) down the slot's socket."""
+        if len(tasks) == 1:
+            self.submit(worker, tasks[0])
+            return
+        slot = self._slots.get(worker)
+        if slot is None or not slot.conn_open or not tasks:
+            return
+        try:
+            slot.conn.send(list(tasks))
         except OSError:
             slot.conn_open = False
 
