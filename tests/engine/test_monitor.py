@@ -13,13 +13,14 @@ from shardrun.engine.monitor import PERF_COLUMNS, Monitor
 
 def test_resource_samples_are_written_for_live_processes(tmp_path: Path) -> None:
     monitor = Monitor("run", tmp_path, show_progress=True)  # stderr is no terminal here
-    monitor._sample([os.getpid()])
+    monitor._sample({os.getpid(): "node0/process000"})
     path = tmp_path / "perf" / "node0" / "processes_resource_usage.csv"
     with open(path, newline="") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == list(PERF_COLUMNS)
     assert rows[1][2] == str(os.getpid())
     assert int(rows[1][4]) > 0  # rss_bytes
+    assert rows[1][6] == "process000"
 
 
 def test_starting_a_run_imports_neither_rich_nor_psutil_nor_packaging() -> None:
