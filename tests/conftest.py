@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -12,6 +13,11 @@ from shardrun.workspace.urls import clear_cache
 from shardrun.workspace.workspace import Workspace
 
 SCRIPTS = Path(__file__).parent / "scripts"
+
+# A suite started in the background by a shell without job control inherits SIGINT ignored,
+# and so would every process it starts: the Ctrl-C tests need it delivered, as in a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def write_inputs(folder: Path, directives: Sequence[str]) -> list[Path]:
