@@ -15,9 +15,9 @@ Two spellings are understood:
   :mod:`shardrun.data.expressions`), applied by each worker to the records it reads, so
   a filtered-out record is not an item of its mini-batch. ``take``/``skip`` after a
   ``filter`` are refused. Other transformations raise a
-  :class:`~shardrun.errors.ConfigError` naming them rather than being ignored. Without a read step (what Azure's
-  ``dump_mltable.py`` writes: ``paths`` of ``file:``/``folder:`` entries only) the input
-  is files: a FileDataset.
+  :class:`~shardrun.errors.ConfigError` naming them rather than being ignored. Without a
+  read step (what Azure's ``dump_mltable.py`` writes: ``paths`` of ``file:``/``folder:``
+  entries only) the input is files: a FileDataset.
 * data files, folders or globs without an ``MLTable`` file: the format comes from the file
   extension (``.csv``, ``.tsv``, ``.psv``, ``.txt``, ``.parquet``, ``.pq``, ``.jsonl``,
   ``.ndjson``, ``.json``), of the path or of the first file of a folder.
