@@ -130,10 +130,26 @@ def test_a_run_gets_only_the_kept_rows_as_its_items(tmp_path: Path) -> None:
 
 
 def test_a_missing_column_fails_at_read_naming_it(tmp_path: Path) -> None:
+    """Checked when a mini-batch is read (the driver reads no data): a DataError."""
     dataset = mltable(tmp_path, """filter: 'col("Age") > 30'""")
     with pytest.raises(DataError, match=r"names columns \['Age'\]") as error:
         dataset.to_pandas_dataframe()
     assert "\n" not in str(error.value)
+    # In a run, each mini-batch fails with that message and the run fails.
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "score.py").write_text("def run(batch):\n    return list(batch['id'])\n")
+    config = ParallelRunConfig(
+        entry_script="score.py",
+        source_directory=str(tmp_path / "code"),
+        error_threshold=0,
+        run_max_try=1,
+        output_action="append_row",
+        process_count_per_node=1,
+    )
+    result = run_parallel(config, dataset, tmp_path / "out", workspace=tmp_path / "ws")
+    assert result.status == "Failed"
+    errors = (result.run_dir / "logs" / "job_error.txt").read_text()
+    assert "filter 'col(\"Age\") > 30' names columns ['Age']" in errors
 
 
 def test_a_column_already_dropped_is_a_config_error(tmp_path: Path) -> None:
