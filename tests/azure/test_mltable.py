@@ -1,4 +1,7 @@
-"""MLTable files as Azure writes them: paths only (files), take/skip, unknown steps named."""
+"""MLTable files as Azure writes them: paths only (files), take/skip, unknown steps named.
+
+The ``filter`` transformation: tests/data/test_mltable_filter.py.
+"""
 
 from __future__ import annotations
 
@@ -50,8 +53,8 @@ def test_keep_and_drop_columns(tmp_path: Path) -> None:
 
 
 def test_an_unsupported_transformation_is_named_in_one_line(tmp_path: Path) -> None:
-    folder = table(tmp_path, "  - read_delimited: {delimiter: ','}\n  - filter: x > 1\n")
-    with pytest.raises(ConfigError, match="transformation 'filter' is not supported"):
+    folder = table(tmp_path, "  - read_delimited: {delimiter: ','}\n  - shuffle: {}\n")
+    with pytest.raises(ConfigError, match="transformation 'shuffle' is not supported"):
         Dataset.Tabular.from_mltable(str(folder))
 
 

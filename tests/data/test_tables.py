@@ -618,7 +618,7 @@ def test_mltable_file_and_extensions(tmp_path: Path) -> None:
     (tmp_path / "MLTable").write_text(
         "paths:\n  - file: ./data/a.tsv\ntransformations:\n  - filter: x > 1\n"
     )
-    with pytest.raises(ConfigError, match="'filter' is not supported"):
+    with pytest.raises(ConfigError, match="filter expression 'x > 1' uses 'x', which is not"):
         TabularFactory.from_mltable(str(tmp_path))
     (tmp_path / "data" / "b.bin").write_text("?")
     with pytest.raises(ConfigError, match="cannot be told"):

@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from typing import IO, Any
 
 from shardrun.data.columns import column_types, convert, with_path_columns
+from shardrun.data.expressions import parse, to_arrow
 from shardrun.data.minibatch import MiniBatch
 from shardrun.errors import ConfigError, DataError
 from shardrun.workspace.datastores import filesystem, is_url
@@ -311,12 +312,37 @@ def read_table(batch: MiniBatch, options: Options) -> Any:
 
     tables = [_read_file(path, batch, options) for path in batch.files]
     if len(tables) == 1:
-        return _columns(tables[0], options, batch)
+        return _columns(_filtered(tables[0], options, batch), options, batch)
     try:
         table = pa.concat_tables(tables, promote_options="permissive")
     except (ValueError, TypeError) as e:
         raise DataError(f"the files of mini-batch {batch.index} do not fit together: {e}") from e
-    return _columns(table, options, batch)
+    return _columns(_filtered(table, options, batch), options, batch)
+
+
+def _filtered(table: Any, options: Options, batch: MiniBatch) -> Any:
+    """``table`` with only the rows that every ``filter()`` expression keeps.
+
+    Filters run before ``keep_columns`` / ``drop_columns`` narrow the table
+    (:meth:`~shardrun.data.tables.TabularDataset.filter` refuses a column already removed).
+    """
+    import pyarrow as pa
+
+    for expression in options.get("filters") or []:
+        missing = [c for c in parse(expression) if c not in table.column_names]
+        if missing:
+            raise DataError(
+                f"filter {expression!r} names columns {missing} that mini-batch {batch.index} "
+                f"of {batch.files[0]} has not; its columns are {table.column_names}"
+            )
+        try:
+            table = table.filter(to_arrow(expression))
+        except (pa.ArrowException, ValueError, TypeError) as e:
+            raise DataError(
+                f"filter {expression!r} cannot be applied to mini-batch {batch.index} of "
+                f"{batch.files[0]} (compare values of the same type): {e}"
+            ) from e
+    return table
 
 
 def _columns(table: Any, options: Options, batch: MiniBatch) -> Any:

@@ -9,11 +9,15 @@ Two spellings are understood:
   tabular data: ``paths`` (``file``, ``folder`` or ``pattern``, relative to the folder)
   and ``transformations``: one of ``read_delimited``, ``read_parquet``,
   ``read_json_lines``, plus optionally ``extract_columns_from_partition_format``,
-  ``convert_column_types``, ``take``, ``skip``, ``keep_columns`` and ``drop_columns``.
-  Other transformations (``filter``, …) raise a :class:`~shardrun.errors.ConfigError`
-  naming them rather than being ignored. Without a read step (what Azure's
-  ``dump_mltable.py`` writes: ``paths`` of ``file:``/``folder:`` entries only) the input
-  is files: a FileDataset.
+  ``convert_column_types``, ``take``, ``skip``, ``keep_columns``, ``drop_columns`` and
+  ``filter`` with a simple expression (``filter: 'col("Age") > 30 and col("x") != "a"'``:
+  ``col("name")``, literals, comparisons, ``and``/``or``/``not``; see
+  :mod:`shardrun.data.expressions`), applied by each worker to the records it reads, so
+  a filtered-out record is not an item of its mini-batch. ``take``/``skip`` after a
+  ``filter`` are refused. Other transformations raise a
+  :class:`~shardrun.errors.ConfigError` naming them rather than being ignored. Without a
+  read step (what Azure's ``dump_mltable.py`` writes: ``paths`` of ``file:``/``folder:``
+  entries only) the input is files: a FileDataset.
 * data files, folders or globs without an ``MLTable`` file: the format comes from the file
   extension (``.csv``, ``.tsv``, ``.psv``, ``.txt``, ``.parquet``, ``.pq``, ``.jsonl``,
   ``.ndjson``, ``.json``), of the path or of the first file of a folder.
@@ -30,6 +34,7 @@ from typing import Any, Literal
 import yaml
 
 from shardrun.data.datapaths import normalise_paths
+from shardrun.data.expressions import parse
 from shardrun.data.listing import tabular_files
 from shardrun.errors import ConfigError
 from shardrun.workspace.datastores import filesystem, is_url
@@ -65,7 +70,8 @@ _READERS = {
 class Recipe:
     """A dataset to build: ``Dataset.Tabular.from_<reader>(paths, **options)`` (or, for
     ``reader="files"``, ``Dataset.File.from_files(paths)``), then each of ``steps``
-    (``take``, ``skip``, ``keep_columns``, ``drop_columns``) applied in order."""
+    (``take``, ``skip``, ``keep_columns``, ``drop_columns``, ``filter``: the
+    :class:`~shardrun.data.tables.TabularDataset` methods of those names) applied in order."""
 
     reader: Literal["delimited_files", "parquet_files", "json_lines_files", "files"]
     paths: list[str]
@@ -145,11 +151,14 @@ def _from_file(path: str) -> Recipe:
             extra["set_column_types"] = _column_types(settings, path)
         elif name in ("take", "skip", "keep_columns", "drop_columns"):
             windows.append((name, settings))
+        elif name == "filter":
+            parse(settings)  # a one-line ConfigError now, before anything is read
+            windows.append((name, settings))
         else:
             raise ConfigError(
                 f"MLTable file {path}: transformation {name!r} is not supported; supported: "
                 f"{sorted(_READERS)}, extract_columns_from_partition_format, "
-                "convert_column_types, take, skip, keep_columns, drop_columns"
+                "convert_column_types, take, skip, keep_columns, drop_columns, filter"
             )
     if reader is None:
         if extra or windows:

@@ -25,11 +25,12 @@ import os
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import nullcontext
-from typing import Any, Literal, cast
+from typing import Any, Literal, Self, cast
 
 from shardrun.data.columns import stored_type, to_pandas
 from shardrun.data.datapaths import normalise_paths, resolving, workspace_of
 from shardrun.data.datasets import AbstractDataset, FileDataset
+from shardrun.data.expressions import parse
 from shardrun.data.formats import ENCODINGS, read_table
 from shardrun.data.listing import tabular_files
 from shardrun.data.pathkeys import compile_format, path_keys, root_of
@@ -85,6 +86,7 @@ class TabularDataset(AbstractDataset):
         name: str | None = None,
         kept_columns: Sequence[str] | None = None,
         dropped_columns: Sequence[str] = (),
+        filters: Sequence[str] = (),
     ) -> None:
         if format not in FORMATS:
             raise ConfigError(f"format must be one of {', '.join(FORMATS)}; got {format!r}")
@@ -112,6 +114,9 @@ class TabularDataset(AbstractDataset):
         self.name = name
         self.kept_columns = None if kept_columns is None else [str(c) for c in kept_columns]
         self.dropped_columns = [str(c) for c in dropped_columns]
+        for expression in filters:
+            parse(expression)
+        self.filters = [str(f) for f in filters]
 
     def __repr__(self) -> str:
         return f"TabularDataset(format={self.format!r}, paths={list(self.paths)!r})"
@@ -149,6 +154,7 @@ class TabularDataset(AbstractDataset):
             "partition_keys": list(self._partition_keys),
             "kept_columns": self.kept_columns,
             "dropped_columns": list(self.dropped_columns),
+            "filters": list(self.filters),
             **self.window.to_spec(),
         }
 
@@ -162,7 +168,50 @@ class TabularDataset(AbstractDataset):
         return dataset
 
     def _copy(self, **changes: Any) -> TabularDataset:
-        return TabularDataset.from_spec({**self.to_spec(), **changes})
+        copy = TabularDataset.from_spec({**self.to_spec(), **changes})
+        copy._workspace = self._workspace
+        return copy
+
+    def _with_window(self, window: Window) -> Self:
+        if self.filters:
+            raise ConfigError(
+                f"take()/skip() after filter({self.filters[-1]!r}) is not supported: counting "
+                "the rows a filter keeps would mean reading the data on the driver; call "
+                "take/skip before filter"
+            )
+        return super()._with_window(window)
+
+    def filter(self, expression: str) -> TabularDataset:
+        """Azure's ``filter``: a dataset of only the records where ``expression`` is true.
+
+        ``expression`` is text such as ``'col("Age") > 30 and col("species") == "setosa"'``
+        (what is allowed: :mod:`shardrun.data.expressions`). Lazy, like take: it is kept in
+        the dataset's spec and each worker applies it to its own mini-batch when it reads
+        it, so the driver reads nothing. A filtered-out record is not an item: a
+        mini-batch's item count (what ``run()`` receives, and what ``append_row`` output,
+        ``error_threshold`` and progress count) is that of the records left, and may be 0.
+        Mini-batches are still planned by bytes or row groups of the unfiltered data.
+        Several filters must all hold. ``take``/``skip`` after a filter are refused; before
+        one, they count unfiltered records. A missing column fails the mini-batch that
+        reads it (a :class:`~shardrun.errors.DataError` naming the column).
+
+        Raises:
+            ConfigError: ``expression`` is not a simple expression, or names a column
+                that ``keep_columns`` / ``drop_columns`` already removed.
+        """
+        names = parse(expression)
+        gone = [
+            c
+            for c in names
+            if c in self.dropped_columns
+            or (self.kept_columns is not None and c not in self.kept_columns)
+        ]
+        if gone:
+            raise ConfigError(
+                f"filter expression {expression!r} names columns {gone} that keep_columns / "
+                "drop_columns removed; filter before removing them"
+            )
+        return self._copy(filters=[*self.filters, expression])
 
     def keep_columns(self, columns: Sequence[str] | str) -> TabularDataset:
         """Azure's ``keep_columns``: a dataset with only ``columns`` (lazy, like take)."""

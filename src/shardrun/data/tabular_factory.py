@@ -175,6 +175,6 @@ class TabularFactory:
             return FileDataset(recipe.paths)
         make = getattr(TabularFactory, f"from_{recipe.reader}")
         table = cast(TabularDataset, make(recipe.paths, **recipe.options))
-        for name, value in recipe.steps:  # take, skip, keep_columns, drop_columns
+        for name, value in recipe.steps:  # take, skip, keep_columns, drop_columns, filter
             table = getattr(table, name)(value)
         return table
