@@ -18,7 +18,9 @@ becomes its slot's oldest: the timeout then also covers reading the inputs.
 Placement: a placement group with one bundle per node (``STRICT_SPREAD``, so ``node_count``
 distinct nodes), each bundle holding its node's ``process_count_per_node`` workers (1 CPU
 and ``gpus_per_worker`` GPUs each; Ray sets ``CUDA_VISIBLE_DEVICES``). Nodes are named
-``node0``, ``node1``… after their bundle; logs go to ``logs/user/…/<node>/``.
+``node0``, ``node1``… after their bundle; logs go to ``logs/user/…/<node>/``: an actor
+writes them there when its node sees the run folder, else on its node, and ships them back
+with its replies (:mod:`shardrun.worker.shipped_logs`); the driver appends them there.
 
 Data: the driver sends mini-batch descriptors only; each actor reads its own inputs (a folder
 every node sees, or Azure Blob / S3 / GCS). Output comes back through Ray: the actor returns
@@ -63,6 +65,7 @@ from shardrun.engine.messages import (
     WorkerSpec,
 )
 from shardrun.errors import BackendError, ConfigError
+from shardrun.worker import shipped_logs
 from shardrun.worker.actor import ActorHost
 from shardrun.worker.results import SpillFile
 
@@ -124,6 +127,7 @@ class RayBackend(Backend):
         self._connected = False
         self._client = False
         self._last_check = 0.0
+        self._probe: str | None = None
         self._log: logging.Logger = log
 
     @property
@@ -146,6 +150,7 @@ class RayBackend(Backend):
         """
         self._spec = spec
         self._log = cluster.run_log(spec.run_dir)
+        self._probe = shipped_logs.write_probe(spec.run_dir)
         try:
             self._reserve(workers)
         except ConfigError:
@@ -195,7 +200,9 @@ class RayBackend(Backend):
         node = self._names[node_id]
         name = f"process{self._started:03d}"
         self._started += 1
-        actor = _Actor.options(**options).remote(self._spec, slot, node, name, cluster.inherited())
+        actor = _Actor.options(**options).remote(
+            self._spec, slot, node, name, cluster.inherited(), self._probe
+        )
         self._slots[slot] = _Slot(actor, node, node_id, start=actor.start.remote())
 
     def _least_loaded(self, alive: set[str]) -> str:
@@ -274,14 +281,15 @@ class RayBackend(Backend):
             try:
                 if head is slot.start:
                     slot.start = None
-                    first = ray.get(head)
+                    first, logs = ray.get(head)
+                    self._land(logs)
                     events.append(first)
                     if isinstance(first, WorkerFailed):
                         code = 72 if first.phase == "init" else 73
                         events.append(self._end(number, code))
                         break
                 elif head is slot.stop:
-                    ray.get(head)
+                    self._land(ray.get(head))
                     events.append(self._end(number, 0))
                     break
                 else:
@@ -303,7 +311,8 @@ class RayBackend(Backend):
         if isinstance(item, Started):
             return [item]
         slot.calls.popleft()
-        result, data = item
+        result, data, logs = item
+        self._land(logs)
         if data is not None and self._spill is not None:
             result = replace(result, part=self._spill.append(data))
         return [result]
@@ -311,13 +320,18 @@ class RayBackend(Backend):
     def _whole(self, number: int, slot: _Slot, call: Any) -> list[Event]:
         """Ray Client: one call gives the whole attempt; Started is the driver's own."""
         events: list[Event] = [] if slot.announced else [self._start_of_head(number, slot)]
-        result, data = ray.get(call)
+        result, data, logs = ray.get(call)
+        self._land(logs)
         slot.calls.popleft()
         slot.tasks.popleft()
         slot.announced = False
         if data is not None and self._spill is not None:
             result = replace(result, part=self._spill.append(data))
         return [*events, result]
+
+    def _land(self, logs: shipped_logs.Shipment) -> None:
+        if logs and self._spec is not None:
+            shipped_logs.land(self._spec.run_dir, logs)
 
     def _announce(self) -> None:
         """Ray Client: a call that became its slot's head has started, as far as we know."""
@@ -371,6 +385,12 @@ class RayBackend(Backend):
         stops = [s.stop for s in self._slots.values() if s.stop is not None]
         if stops:
             ray.wait(stops, num_returns=len(stops), timeout=timeout)
+        for slot in self._slots.values():  # the logs of replies not taken yet
+            for ref in (slot.start, slot.stop):
+                if ref is not None and ray.wait([ref], timeout=0)[0]:
+                    with contextlib.suppress(ray.exceptions.RayError):
+                        reply = ray.get(ref)
+                        self._land(reply[1] if ref is slot.start else reply)
         for slot in self._slots.values():
             with contextlib.suppress(Exception):
                 ray.kill(slot.actor, no_restart=True)
@@ -382,6 +402,8 @@ class RayBackend(Backend):
             self._group = None
         if self._spill is not None:
             self._spill.close()
+        if self._spec is not None:
+            shipped_logs.remove_probe(self._spec.run_dir)
         if self._connected:
             ray.shutdown()
             self._connected = False
