@@ -56,14 +56,7 @@ from ray.util.scheduling_strategies import (
 
 from shardrun.engine.backends import ray_cluster as cluster
 from shardrun.engine.backends.base import Backend
-from shardrun.engine.messages import (
-    Event,
-    Started,
-    Task,
-    WorkerExited,
-    WorkerFailed,
-    WorkerSpec,
-)
+from shardrun.engine.messages import Event, Started, Task, WorkerExited, WorkerFailed, WorkerSpec
 from shardrun.errors import BackendError, ConfigError
 from shardrun.worker import shipped_logs
 from shardrun.worker.actor import ActorHost
@@ -206,17 +199,8 @@ class RayBackend(Backend):
         self._slots[slot] = _Slot(actor, node, node_id, start=actor.start.remote())
 
     def _least_loaded(self, alive: set[str]) -> str:
-        known = [n for n in self._names if n in alive]
-        if not known:
-            raise BackendError(
-                f"every node of the run ({', '.join(self._names.values())}) is gone from the "
-                "Ray cluster; resume the run once the cluster has nodes again"
-            )
-        load = dict.fromkeys(known, 0)
-        for slot in self._slots.values():
-            if slot.node_id in load:
-                load[slot.node_id] += 1
-        return min(known, key=lambda n: (load[n], self._names[n]))
+        busy = [slot.node_id for slot in self._slots.values()]
+        return cluster.least_loaded(self._names, busy, alive)
 
     def restart(self, worker: int) -> None:
         """Start a fresh actor in an ended slot (on its node, or a remaining one)."""
@@ -295,7 +279,8 @@ class RayBackend(Backend):
                 else:
                     events.extend(self._step(number, slot, head))
             except ray.exceptions.RayError as e:
-                self._log.info("worker slot %d (%s) ended: %s", number, slot.node, _first_line(e))
+                why = cluster.first_line(e)
+                self._log.info("worker slot %d (%s) ended: %s", number, slot.node, why)
                 events.append(self._end(number, None))
                 break
         return events
@@ -418,10 +403,6 @@ def _head(slot: _Slot) -> Any:
     if slot.calls:
         return slot.calls[0]
     return slot.stop
-
-
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 __all__ = ["RayBackend"]

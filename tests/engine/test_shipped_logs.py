@@ -1,0 +1,76 @@
+"""A Ray actor's node-local logs: chunks, the final flush, landing, the probe, the sweep."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shardrun.worker import shipped_logs
+from shardrun.worker.shipped_logs import CHUNK, FORCE, LogShipper, land
+
+
+@pytest.fixture
+def temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    node_temp = tmp_path / "node-tmp"
+    node_temp.mkdir()
+    monkeypatch.setattr(shipped_logs.tempfile, "tempdir", str(node_temp))
+    return node_temp
+
+
+def test_new_bytes_go_in_bounded_chunks_then_all_at_close(temp: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "runs" / "run-1"
+    shipper = LogShipper(str(run_dir), "process000")
+    stdout = shipper.root / "logs" / "user" / "stdout" / "node0" / "process000.stdout.txt"
+    stdout.parent.mkdir(parents=True)
+    text = b"".join(b"line %06d\n" % i for i in range(20_000))  # 220 KB
+    stdout.write_bytes(text)
+    first = shipper.take()
+    assert sum(len(d) for _, d in first) == CHUNK
+    land(str(run_dir), first)
+    with open(stdout, "ab") as handle:
+        handle.write(b"after\n")
+    land(str(run_dir), shipper.take())
+    land(str(run_dir), shipper.close())
+    landed = run_dir / "logs" / "user" / "stdout" / "node0" / "process000.stdout.txt"
+    assert landed.read_bytes() == text + b"after\n"
+    assert not shipper.root.exists()
+    assert not (temp / shipped_logs.LOCAL / "run-1").exists()  # the run's last actor here
+
+
+def test_land_writes_only_under_the_run_logs_folder(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    land(str(run_dir), (("../evil.txt", b"x"), ("/abs.txt", b"x"), ("ledger.sqlite", b"x")))
+    land(str(run_dir), (("logs/user/stderr/node1/p.stderr.txt", b"ok"),))
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()] == [
+        "run/logs/user/stderr/node1/p.stderr.txt"
+    ]
+
+
+def test_a_killed_actor_folder_is_swept_by_the_next_actor_of_the_run(
+    temp: Path, tmp_path: Path
+) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    runs = temp / shipped_logs.LOCAL / "run-2"
+    gone = runs / f"process000-{dead.stdout.strip()}"
+    (gone / "logs").mkdir(parents=True)
+    shipper = LogShipper(str(tmp_path / "run-2"), "process001")
+    assert not gone.exists()
+    assert shipper.root.is_dir()
+
+
+def test_the_probe_says_whether_the_node_sees_the_run_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(FORCE, raising=False)
+    token = shipped_logs.write_probe(str(tmp_path))
+    assert shipped_logs.shares_run_folder(str(tmp_path), token)
+    assert not shipped_logs.shares_run_folder(str(tmp_path), "another-driver")
+    assert not shipped_logs.shares_run_folder(str(tmp_path / "elsewhere"), token)
+    monkeypatch.setenv(FORCE, "1")
+    assert not shipped_logs.shares_run_folder(str(tmp_path), token)
+    shipped_logs.remove_probe(str(tmp_path))
+    assert not (tmp_path / shipped_logs.PROBE).exists()
