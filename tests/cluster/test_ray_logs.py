@@ -25,6 +25,9 @@ def init():
 
 def run(mini_batch, context):
     where = os.environ["SHARDRUN_NODE_NAME"] + "/" + os.environ["SHARDRUN_PROCESS_NAME"]
+    if context.minibatch_index == 5 and context.attempt == 1:
+        print(f"last words of {where}", file=sys.stderr, flush=True)
+        os._exit(3)  # never shipped by this actor: its successor on the node ships it
     print(f"marker batch {context.minibatch_index} on {where}")
     print(f"err batch {context.minibatch_index}", file=sys.stderr)
     EntryScript().logger.info("logged batch %d", context.minibatch_index)
@@ -89,10 +92,16 @@ def test_logs_written_off_the_run_folder_are_shipped_to_the_driver_once(
     assert sorted(int(i) for i in re.findall(r"err batch (\d+)", stderr)) == list(range(12))
     entry = "".join(p.read_text() for p in (logs / "user" / "entry_script_log").rglob("*.txt"))
     assert sorted(int(i) for i in re.findall(r"logged batch (\d+)", entry)) == list(range(12))
+    (crashed,) = re.findall(r"last words of (\S+)", stderr)
+    assert (
+        (logs / "user" / "stderr" / f"{crashed}.stderr.txt")
+        .read_text()
+        .endswith(f"last words of {crashed}\n")
+    )
     system = "".join(p.read_text() for p in (logs / "sys" / "worker").rglob("*.txt"))
     assert "stopped" in system
     folders = re.findall(r"logs written in (\S+) and shipped to the driver", system)
-    assert len(folders) == 2
+    assert len(folders) == 3  # two actors, and the one that replaced the crashed one
     for local in folders:  # each actor's node-local folder is gone at the end
         assert not Path(local).exists(), local
         assert not Path(local).parent.exists(), local

@@ -49,17 +49,34 @@ def test_land_writes_only_under_the_run_logs_folder(tmp_path: Path) -> None:
     ]
 
 
-def test_a_killed_actor_folder_is_swept_by_the_next_actor_of_the_run(
+def test_a_killed_actor_folder_is_shipped_from_its_offset_by_the_next_actor(
     temp: Path, tmp_path: Path
 ) -> None:
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
-                          capture_output=True, text=True)  # fmt: skip
-    runs = temp / shipped_logs.LOCAL / "run-2"
-    gone = runs / f"process000-{dead.stdout.strip()}"
-    (gone / "logs").mkdir(parents=True)
-    shipper = LogShipper(str(tmp_path / "run-2"), "process001")
-    assert not gone.exists()
-    assert shipper.root.is_dir()
+    run_dir = tmp_path / "run-2"
+    dead = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        killed = LogShipper(str(run_dir), "process000")
+        killed.root = killed.root.rename(killed.root.with_name(f"process000-{dead.pid}"))
+        stderr = killed.root / "logs" / "user" / "stderr" / "node0" / "process000.stderr.txt"
+        stderr.parent.mkdir(parents=True)
+        stderr.write_bytes(b"shipped\n")
+        land(str(run_dir), killed.take())
+        with open(stderr, "ab") as handle:
+            handle.write(b"Traceback: the crash\n")
+        alive_meanwhile = LogShipper(str(run_dir), "process001")
+        assert alive_meanwhile.take() == ()  # its actor still runs: not claimed
+    finally:
+        dead.kill()
+        dead.wait()
+    successor = LogShipper(str(run_dir), "process002")
+    land(str(run_dir), successor.take())
+    landed = run_dir / "logs" / "user" / "stderr" / "node0" / "process000.stderr.txt"
+    assert landed.read_bytes() == b"shipped\nTraceback: the crash\n"
+    assert sorted(p.name for p in (temp / shipped_logs.LOCAL / "run-2").iterdir()) == [
+        alive_meanwhile.root.name,
+        successor.root.name,
+    ]
+    assert LogShipper(str(run_dir), "process003").take() == ()  # claimed once only
 
 
 def test_the_probe_says_whether_the_node_sees_the_run_folder(

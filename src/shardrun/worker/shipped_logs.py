@@ -8,12 +8,15 @@ it writes them under a folder of its node's temp dir (:class:`LogShipper`) and r
 was written since the last time with each reply to the driver: at most :data:`CHUNK` bytes
 with a result (the rest with the next ones), everything left when it stops. The driver
 appends them to the same files in its run folder (:func:`land`). An actor that is killed
-loses what it had not shipped yet; the next actor of the run on that node removes its folder.
+leaves what it had not shipped yet in its folder, with how much it had shipped: the next
+actor of the run that starts on that node claims the folder and ships the rest, under the
+dead actor's file names (only the bytes of a reply in flight when it died are lost).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -28,6 +31,9 @@ FORCE = "SHARDRUN_RAY_SHIP_LOGS"
 PROBE = Path("logs") / "sys" / "ray_shared_folder.txt"
 #: The folder, under a node's temp dir, of the actors' log folders (``<run>/<process>-<pid>``).
 LOCAL = "shardrun-ray-logs"
+
+#: In an actor's folder: how many bytes of each file it shipped.
+OFFSETS = "shipped.json"
 
 #: New log bytes: ``(path relative to the run folder, bytes to append)`` pairs.
 Shipment = tuple[tuple[str, bytes], ...]
@@ -69,34 +75,35 @@ class LogShipper:
     def __init__(self, run_dir: str, process: str) -> None:
         self._runs = Path(tempfile.gettempdir()) / LOCAL / Path(run_dir).name
         self.root = self._runs / f"{process}-{os.getpid()}"
-        self._sweep()
+        self._orphans = self._claim()
         self.root.mkdir(parents=True, exist_ok=True)
-        self._shipped: dict[Path, int] = {}
 
-    def _sweep(self) -> None:
-        """Remove the folders of this run's actors on this node that were killed."""
+    def _claim(self) -> list[Path]:
+        """This run's folders on this node whose actor was killed, renamed to be ours."""
+        claimed: list[Path] = []
         if not self._runs.is_dir():
-            return
-        for folder in self._runs.iterdir():
+            return claimed
+        for folder in sorted(self._runs.iterdir()):
             pid = folder.name.rpartition("-")[2]
             if pid.isdigit() and not _alive(int(pid)):
-                shutil.rmtree(folder, ignore_errors=True)
+                mine = folder.with_name(f"{folder.name}-{os.getpid()}")
+                with contextlib.suppress(OSError):  # another actor claimed it first
+                    folder.rename(mine)
+                    claimed.append(mine)
+        return claimed
 
     def take(self, limit: int = CHUNK) -> Shipment:
-        """What the files gained since the last call, at most ``limit`` bytes in all."""
+        """What the files gained since the last call, at most ``limit`` bytes in all.
+
+        A killed actor's folder that this one claimed goes first, then is removed.
+        """
         pieces: list[tuple[str, bytes]] = []
-        left = limit
-        for path in sorted(p for p in self.root.rglob("*") if p.is_file()):
-            if left <= 0:
-                break
-            done = self._shipped.get(path, 0)
-            with open(path, "rb") as handle:
-                handle.seek(done)
-                data = handle.read(left)
-            if data:
-                self._shipped[path] = done + len(data)
-                left -= len(data)
-                pieces.append((path.relative_to(self.root).as_posix(), data))
+        while self._orphans:
+            pieces.extend(_take(self._orphans[0], limit - sum(len(d) for _, d in pieces)))
+            if sum(len(d) for _, d in pieces) >= limit:
+                return tuple(pieces)
+            shutil.rmtree(self._orphans.pop(0), ignore_errors=True)
+        pieces.extend(_take(self.root, limit - sum(len(d) for _, d in pieces)))
         return tuple(pieces)
 
     def close(self) -> Shipment:
@@ -108,6 +115,34 @@ class LogShipper:
         with contextlib.suppress(OSError):
             self._runs.rmdir()  # the run's last actor on this node
         return tuple(pieces)
+
+
+def _take(root: Path, limit: int) -> list[tuple[str, bytes]]:
+    """New bytes of the files under ``root/logs`` (up to ``limit``); notes the offsets."""
+    offsets_file = root / OFFSETS
+    try:
+        shipped: dict[str, int] = json.loads(offsets_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        shipped = {}
+    pieces: list[tuple[str, bytes]] = []
+    left = limit
+    for path in sorted(p for p in (root / "logs").rglob("*") if p.is_file()):
+        if left <= 0:
+            break
+        relative = path.relative_to(root).as_posix()
+        done = shipped.get(relative, 0)
+        with open(path, "rb") as handle:
+            handle.seek(done)
+            data = handle.read(left)
+        if data:
+            shipped[relative] = done + len(data)
+            left -= len(data)
+            pieces.append((relative, data))
+    if pieces:  # before the reply leaves: a killed actor's successor ships only the rest
+        partial = offsets_file.with_suffix(".tmp")
+        partial.write_text(json.dumps(shipped), encoding="utf-8")
+        partial.replace(offsets_file)
+    return pieces
 
 
 def land(run_dir: str, shipment: Shipment) -> None:
