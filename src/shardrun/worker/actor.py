@@ -4,12 +4,16 @@ The Ray backend (:mod:`shardrun.engine.backends.ray`) makes :class:`ActorHost` a
 this module does not import Ray. The host differs from a local worker process in two ways:
 ``process`` is a generator (Ray streams what it yields: ``Started`` when ``run()`` begins,
 then the result), and a part's encoded bytes go back to the driver with the result instead
-of into a spill file on this node, whose disk the driver may not see.
+of into a spill file on this node, whose disk the driver may not see. When the node does not
+see the run folder either, the actor's logs go to a folder of the node and travel back with
+its replies (:mod:`shardrun.worker.shipped_logs`): every reply ends with a ``Shipment``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from collections.abc import Iterator
 
 from shardrun.engine.messages import (
@@ -22,6 +26,7 @@ from shardrun.engine.messages import (
     WorkerSpec,
 )
 from shardrun.worker.loop import Worker
+from shardrun.worker.shipped_logs import LogShipper, Shipment, shares_run_folder
 
 
 class _Held:
@@ -46,14 +51,33 @@ class ActorHost:
     """A Ray actor's body: one :class:`~shardrun.worker.loop.Worker`, as in a local process."""
 
     def __init__(
-        self, spec: WorkerSpec, slot: int, node: str, name: str, inherited: dict[str, str]
+        self,
+        spec: WorkerSpec,
+        slot: int,
+        node: str,
+        name: str,
+        inherited: dict[str, str],
+        probe: str | None = None,
     ) -> None:
         # What a local worker inherits from the driver's environment (datastore secrets…).
         os.environ.update(inherited)
         self._sink = _Held()
         self._worker = Worker(spec, slot, node, name, sink=self._sink)
+        self._probe = probe
+        self._shipper: LogShipper | None = None
 
-    def start(self) -> WorkerReady | WorkerFailed:
+    def _logs(self, last: bool = False) -> Shipment:
+        """The log bytes to send with this reply (none when the node sees the run folder)."""
+        if self._shipper is None:
+            return ()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if last:
+            shipment, self._shipper = self._shipper.close(), None
+            return shipment
+        return self._shipper.take()
+
+    def start(self) -> tuple[WorkerReady | WorkerFailed, Shipment]:
         """Import the entry script and call its ``init()``.
 
         What ``run()`` starts needs no care here: when the actor's process ends (a crash, or
@@ -63,28 +87,37 @@ class ActorHost:
         gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
         if gpus is not None:
             os.environ["AZ_BATCHAI_GPU_COUNT_FOUND"] = str(len([g for g in gpus.split(",") if g]))
-        self._worker.redirect_output()
+        spec = self._worker.spec
+        if shares_run_folder(spec.run_dir, self._probe):
+            self._worker.redirect_output()
+        else:
+            self._shipper = LogShipper(spec.run_dir, self._worker.name)
+            self._worker.redirect_output(str(self._shipper.root))
+            note = logging.getLogger("shardrun.worker.loop")  # the worker's sys log
+            note.info("logs written in %s and shipped to the driver", self._shipper.root)
         self._worker.prepare_environment()
-        return self._worker.start()
+        event = self._worker.start()
+        return event, self._logs(last=isinstance(event, WorkerFailed))
 
-    def process(self, task: Task) -> Iterator[Started | tuple[BatchResult, bytes | None]]:
-        """One attempt: yields Started when run() begins, then the result and its bytes."""
+    def process(self, task: Task) -> Iterator[Started | tuple[BatchResult, bytes | None, Shipment]]:
+        """One attempt: yields Started when run() begins, then the result, bytes and logs."""
         for step in self._worker.attempt(task):
             if isinstance(step, BatchResult):
-                yield step, self._sink.take()
+                yield step, self._sink.take(), self._logs()
                 return
             yield Started(self._worker.slot, task.batch.index, task.attempt, step)
 
-    def process_whole(self, task: Task) -> tuple[BatchResult, bytes | None]:
+    def process_whole(self, task: Task) -> tuple[BatchResult, bytes | None, Shipment]:
         """One attempt in one call, for a driver on Ray Client (which cannot stream)."""
         for step in self._worker.attempt(task):
             if isinstance(step, BatchResult):
-                return step, self._sink.take()
+                return step, self._sink.take(), self._logs()
         raise RuntimeError(f"mini-batch {task.batch.index} ended without a result")
 
-    def stop(self) -> None:
-        """Call the script's shutdown() (the driver then ends the actor)."""
+    def stop(self) -> Shipment:
+        """Call the script's shutdown() (the driver then ends the actor); the last logs."""
         self._worker.stop()
+        return self._logs(last=True)
 
 
 __all__ = ["ActorHost"]

@@ -95,9 +95,13 @@ class Worker:
 
     # -- life cycle ----------------------------------------------------------------------
 
-    def redirect_output(self) -> None:
-        """Send this process's stdout, stderr and loggers to its own files."""
-        paths = log_paths(self.spec.run_dir, self.node, self.name)
+    def redirect_output(self, log_root: str | None = None) -> None:
+        """Send this process's stdout, stderr and loggers to its own files.
+
+        Args:
+            log_root: The folder whose ``logs/`` holds them; by default the run folder.
+        """
+        paths = log_paths(log_root or self.spec.run_dir, self.node, self.name)
         for path in paths.values():
             path.parent.mkdir(parents=True, exist_ok=True)
         for fd, name in ((1, "stdout"), (2, "stderr")):

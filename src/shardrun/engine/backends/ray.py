@@ -18,7 +18,9 @@ becomes its slot's oldest: the timeout then also covers reading the inputs.
 Placement: a placement group with one bundle per node (``STRICT_SPREAD``, so ``node_count``
 distinct nodes), each bundle holding its node's ``process_count_per_node`` workers (1 CPU
 and ``gpus_per_worker`` GPUs each; Ray sets ``CUDA_VISIBLE_DEVICES``). Nodes are named
-``node0``, ``node1``… after their bundle; logs go to ``logs/user/…/<node>/``.
+``node0``, ``node1``… after their bundle; logs go to ``logs/user/…/<node>/``: an actor
+writes them there when its node sees the run folder, else on its node, and ships them back
+with its replies (:mod:`shardrun.worker.shipped_logs`); the driver appends them there.
 
 Data: the driver sends mini-batch descriptors only; each actor reads its own inputs (a folder
 every node sees, or Azure Blob / S3 / GCS). Output comes back through Ray: the actor returns
@@ -54,15 +56,9 @@ from ray.util.scheduling_strategies import (
 
 from shardrun.engine.backends import ray_cluster as cluster
 from shardrun.engine.backends.base import Backend
-from shardrun.engine.messages import (
-    Event,
-    Started,
-    Task,
-    WorkerExited,
-    WorkerFailed,
-    WorkerSpec,
-)
+from shardrun.engine.messages import Event, Started, Task, WorkerExited, WorkerFailed, WorkerSpec
 from shardrun.errors import BackendError, ConfigError
+from shardrun.worker import shipped_logs
 from shardrun.worker.actor import ActorHost
 from shardrun.worker.results import SpillFile
 
@@ -124,6 +120,7 @@ class RayBackend(Backend):
         self._connected = False
         self._client = False
         self._last_check = 0.0
+        self._probe: str | None = None
         self._log: logging.Logger = log
 
     @property
@@ -146,6 +143,7 @@ class RayBackend(Backend):
         """
         self._spec = spec
         self._log = cluster.run_log(spec.run_dir)
+        self._probe = shipped_logs.write_probe(spec.run_dir)
         try:
             self._reserve(workers)
         except ConfigError:
@@ -195,21 +193,14 @@ class RayBackend(Backend):
         node = self._names[node_id]
         name = f"process{self._started:03d}"
         self._started += 1
-        actor = _Actor.options(**options).remote(self._spec, slot, node, name, cluster.inherited())
+        actor = _Actor.options(**options).remote(
+            self._spec, slot, node, name, cluster.inherited(), self._probe
+        )
         self._slots[slot] = _Slot(actor, node, node_id, start=actor.start.remote())
 
     def _least_loaded(self, alive: set[str]) -> str:
-        known = [n for n in self._names if n in alive]
-        if not known:
-            raise BackendError(
-                f"every node of the run ({', '.join(self._names.values())}) is gone from the "
-                "Ray cluster; resume the run once the cluster has nodes again"
-            )
-        load = dict.fromkeys(known, 0)
-        for slot in self._slots.values():
-            if slot.node_id in load:
-                load[slot.node_id] += 1
-        return min(known, key=lambda n: (load[n], self._names[n]))
+        busy = [slot.node_id for slot in self._slots.values()]
+        return cluster.least_loaded(self._names, busy, alive)
 
     def restart(self, worker: int) -> None:
         """Start a fresh actor in an ended slot (on its node, or a remaining one)."""
@@ -274,20 +265,22 @@ class RayBackend(Backend):
             try:
                 if head is slot.start:
                     slot.start = None
-                    first = ray.get(head)
+                    first, logs = ray.get(head)
+                    self._land(logs)
                     events.append(first)
                     if isinstance(first, WorkerFailed):
                         code = 72 if first.phase == "init" else 73
                         events.append(self._end(number, code))
                         break
                 elif head is slot.stop:
-                    ray.get(head)
+                    self._land(ray.get(head))
                     events.append(self._end(number, 0))
                     break
                 else:
                     events.extend(self._step(number, slot, head))
             except ray.exceptions.RayError as e:
-                self._log.info("worker slot %d (%s) ended: %s", number, slot.node, _first_line(e))
+                why = cluster.first_line(e)
+                self._log.info("worker slot %d (%s) ended: %s", number, slot.node, why)
                 events.append(self._end(number, None))
                 break
         return events
@@ -303,7 +296,8 @@ class RayBackend(Backend):
         if isinstance(item, Started):
             return [item]
         slot.calls.popleft()
-        result, data = item
+        result, data, logs = item
+        self._land(logs)
         if data is not None and self._spill is not None:
             result = replace(result, part=self._spill.append(data))
         return [result]
@@ -311,13 +305,18 @@ class RayBackend(Backend):
     def _whole(self, number: int, slot: _Slot, call: Any) -> list[Event]:
         """Ray Client: one call gives the whole attempt; Started is the driver's own."""
         events: list[Event] = [] if slot.announced else [self._start_of_head(number, slot)]
-        result, data = ray.get(call)
+        result, data, logs = ray.get(call)
+        self._land(logs)
         slot.calls.popleft()
         slot.tasks.popleft()
         slot.announced = False
         if data is not None and self._spill is not None:
             result = replace(result, part=self._spill.append(data))
         return [*events, result]
+
+    def _land(self, logs: shipped_logs.Shipment) -> None:
+        if logs and self._spec is not None:
+            shipped_logs.land(self._spec.run_dir, logs)
 
     def _announce(self) -> None:
         """Ray Client: a call that became its slot's head has started, as far as we know."""
@@ -371,6 +370,12 @@ class RayBackend(Backend):
         stops = [s.stop for s in self._slots.values() if s.stop is not None]
         if stops:
             ray.wait(stops, num_returns=len(stops), timeout=timeout)
+        for slot in self._slots.values():  # the logs of replies not taken yet
+            for ref in (slot.start, slot.stop):
+                if ref is not None and ray.wait([ref], timeout=0)[0]:
+                    with contextlib.suppress(ray.exceptions.RayError):
+                        reply = ray.get(ref)
+                        self._land(reply[1] if ref is slot.start else reply)
         for slot in self._slots.values():
             with contextlib.suppress(Exception):
                 ray.kill(slot.actor, no_restart=True)
@@ -382,6 +387,8 @@ class RayBackend(Backend):
             self._group = None
         if self._spill is not None:
             self._spill.close()
+        if self._spec is not None:
+            shipped_logs.remove_probe(self._spec.run_dir)
         if self._connected:
             ray.shutdown()
             self._connected = False
@@ -396,10 +403,6 @@ def _head(slot: _Slot) -> Any:
     if slot.calls:
         return slot.calls[0]
     return slot.stop
-
-
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 __all__ = ["RayBackend"]

@@ -17,7 +17,7 @@ import ray
 from ray.util.client import ray as ray_client
 from ray.util.placement_group import placement_group, placement_group_table, remove_placement_group
 
-from shardrun.errors import ConfigError
+from shardrun.errors import BackendError, ConfigError
 
 log = logging.getLogger("shardrun.engine.backends.ray")
 
@@ -141,6 +141,27 @@ def alive_nodes() -> set[str]:
     """The Ray node ids of the cluster's live nodes."""
     nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
     return {n["NodeID"] for n in nodes if n.get("Alive")}
+
+
+def least_loaded(names: dict[str, str], busy: list[str], alive: set[str]) -> str:
+    """The run's live node (by Ray node id) with the fewest of the ``busy`` workers.
+
+    Raises:
+        BackendError: None of the run's nodes (``names``: node id → ``node0``…) is alive.
+    """
+    known = [n for n in names if n in alive]
+    if not known:
+        raise BackendError(
+            f"every node of the run ({', '.join(names.values())}) is gone from the "
+            "Ray cluster; resume the run once the cluster has nodes again"
+        )
+    load = {n: busy.count(n) for n in known}
+    return min(known, key=lambda n: (load[n], names[n]))
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's text (Ray's carry a whole remote traceback)."""
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def run_log(run_dir: str) -> logging.Logger:
