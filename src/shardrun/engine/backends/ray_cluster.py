@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,26 @@ CONNECT_WAIT = 10.0
 INHERITED = ("SHARDRUN_", "AZUREML_")
 #: The object store of a try-out instance (Ray's default takes a third of the memory).
 TRY_OUT_OBJECT_STORE = 256 * 1024 * 1024
+
+
+#: Ray Client connections: tries, and seconds between them. The head's client server starts
+#: one server process per connection, and on a busy head that start can fail once.
+CLIENT_TRIES, CLIENT_PAUSE = 3, 2.0
+
+
+def _init(address: str, options: dict[str, Any]) -> None:
+    """``ray.init``; a ``ray://`` connection the head failed to set up is tried again."""
+    tries = CLIENT_TRIES if address.startswith("ray://") else 1
+    for attempt in range(1, tries + 1):
+        try:
+            ray.init(address=address, **options)
+            return
+        except ConnectionError:
+            if address != "auto":
+                ray.shutdown()  # a half-made Ray Client connection would break the next one
+            if attempt == tries:
+                raise
+            time.sleep(CLIENT_PAUSE)
 
 
 def connect(address: str | None, runtime_env: dict[str, Any] | None, note: logging.Logger) -> bool:
@@ -53,10 +74,9 @@ def connect(address: str | None, runtime_env: dict[str, Any] | None, note: loggi
             "compute_target",
         )
     try:
-        ray.init(address=address, **options)
+        _init(address, options)
     except ConnectionError as e:
         if address != "auto":
-            ray.shutdown()  # a half-made Ray Client connection would break the next one
             first = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
             raise ConfigError(
                 f"the Ray cluster at {address!r} refused the connection ({first}); check "
