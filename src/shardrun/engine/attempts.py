@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from shardrun.engine.messages import ErrorInfo
 
@@ -57,31 +58,37 @@ def attempts(db: sqlite3.Connection, failed_only: bool = False) -> Iterator[Atte
         else ("", "a.idx, a.attempt")
     )
     cursor = db.execute(
-        "SELECT a.idx, a.attempt, a.worker, a.status, a.started, a.ended, a.total, "
-        "a.succeeded, a.run_seconds, a.cpu_seconds, a.error_type, a.error_message, "
-        f"a.traceback, m.files FROM attempts a JOIN mini_batches m ON m.idx = a.idx {where} "
-        f"ORDER BY {order}"
+        f"SELECT {ATTEMPT_COLUMNS} FROM attempts a JOIN mini_batches m ON m.idx = a.idx "
+        f"{where} ORDER BY {order}"
     )
     for row in cursor:
-        error = (
-            ErrorInfo(row[10], row[11] or "", row[12] or "")
-            if row[10]
-            else short_result(row[6], row[7])
-        )
-        yield Attempt(
-            index=row[0],
-            attempt=row[1],
-            worker=row[2],
-            status=row[3],
-            started=row[4],
-            ended=row[5],
-            total=row[6],
-            succeeded=row[7],
-            run_seconds=row[8],
-            cpu_seconds=row[9],
-            error=error,
-            files=tuple(json.loads(row[13])),
-        )
+        yield attempt_from_row(row)
+
+
+#: The columns :func:`attempt_from_row` reads (``attempts a`` joined to ``mini_batches m``).
+ATTEMPT_COLUMNS = (
+    "a.idx, a.attempt, a.worker, a.status, a.started, a.ended, a.total, a.succeeded, "
+    "a.run_seconds, a.cpu_seconds, a.error_type, a.error_message, a.traceback, m.files"
+)
+
+
+def attempt_from_row(row: Sequence[Any]) -> Attempt:
+    """An :class:`Attempt` from a row of :data:`ATTEMPT_COLUMNS`."""
+    error = ErrorInfo(row[10], row[11] or "", row[12] or "") if row[10] else None
+    return Attempt(
+        index=row[0],
+        attempt=row[1],
+        worker=row[2],
+        status=row[3],
+        started=row[4],
+        ended=row[5],
+        total=row[6],
+        succeeded=row[7],
+        run_seconds=row[8],
+        cpu_seconds=row[9],
+        error=error or short_result(row[6], row[7]),
+        files=tuple(json.loads(row[13])),
+    )
 
 
 def _iso(column: str) -> str:

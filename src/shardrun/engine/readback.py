@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shardrun.engine.attempts import Attempt
+from shardrun.engine.attempts import ATTEMPT_COLUMNS, Attempt, attempt_from_row
 from shardrun.engine.ledger import Counts, Ledger
-from shardrun.engine.messages import ErrorInfo
 from shardrun.errors import ConfigError
 
 LEDGER = "ledger.sqlite"
@@ -72,29 +71,11 @@ def failures(run_dir: Path, limit: int = 50) -> list[Attempt]:
     """The last ``limit`` failed attempts, newest first, with traceback and inputs."""
     rows = _rows(
         run_dir,
-        "SELECT a.idx, a.attempt, a.worker, a.status, a.started, a.ended, a.total, "
-        "a.succeeded, a.run_seconds, a.cpu_seconds, a.error_type, a.error_message, "
-        "a.traceback, m.files FROM attempts a JOIN mini_batches m ON m.idx = a.idx "
+        f"SELECT {ATTEMPT_COLUMNS} FROM attempts a JOIN mini_batches m ON m.idx = a.idx "
         "WHERE a.error_type IS NOT NULL ORDER BY a.ended DESC LIMIT ?",
         (limit,),
     )
-    return [
-        Attempt(
-            index=row[0],
-            attempt=row[1],
-            worker=row[2],
-            status=row[3],
-            started=row[4],
-            ended=row[5],
-            total=row[6],
-            succeeded=row[7],
-            run_seconds=row[8],
-            cpu_seconds=row[9],
-            error=ErrorInfo(row[10], row[11] or "", row[12] or ""),
-            files=tuple(json.loads(row[13])),
-        )
-        for row in rows
-    ]
+    return [attempt_from_row(row) for row in rows]
 
 
 @dataclass
