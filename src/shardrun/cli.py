@@ -79,9 +79,21 @@ def _user_errors(func: Callable[P, R]) -> Callable[P, R]:
         except KeyboardInterrupt:
             # Ctrl-C before the scheduler started (e.g. while listing the input).
             click.echo("canceled", err=True)
-            sys.exit(130)
+            _exit(130)
 
     return wrapper
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit with ``code`` once the run has ended and is recorded: further signals are ignored.
+
+    A second Ctrl-C or SIGTERM that lands while the process is ending (the end of a cancel is
+    quick, the interpreter's shutdown is not) would otherwise kill it by that signal and lose
+    the exit status the run earned.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    sys.exit(code)
 
 
 def _cancel_on_sigterm() -> None:
@@ -131,7 +143,7 @@ def _announce(run_id: str) -> None:
 def _finish(result: Any) -> NoReturn:
     click.echo(str(result))
     click.echo(str(result.output_file or result.output_dir))
-    sys.exit(EXIT_CODES.get(result.status, 1))
+    _exit(EXIT_CODES.get(result.status, 1))
 
 
 @click.group()
@@ -226,7 +238,7 @@ def _run_pipeline_job(
     reason = pipeline_run.get_details().get("reason") or ""
     click.echo(f"{status}: pipeline {pipeline_run.id} {reason}".rstrip())
     click.echo(" ".join(loaded.outputs.values()) or str(ws.path))
-    sys.exit(EXIT_CODES.get(status, 1))
+    _exit(EXIT_CODES.get(status, 1))
 
 
 @main.command()

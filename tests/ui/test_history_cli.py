@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from shardrun.engine.history import summarise
 from tests.test_cli import project, shardrun
 
 
@@ -47,14 +48,17 @@ def start_run(
 
 
 def wait_running(run_dir: Path, done_at_least: int = 1, timeout: float = 60) -> None:
-    """Wait until the run is Running and ``done_at_least`` attempts are in its worker logs."""
+    """Wait until the run is Running and its ledger counts ``done_at_least`` finished mini-batches.
+
+    The ledger, not the worker logs: a worker logs ``done:`` before the driver records it, and
+    ``show``, ``runs`` and the dashboard read the ledger.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        logs = list((run_dir / "logs/sys/worker").glob("*/*.txt"))
-        done = sum(p.read_text().count(" done:") for p in logs)
-        record = run_dir / "run.json"
-        if done >= done_at_least and record.exists() and '"Running"' in record.read_text():
-            return
+        if (run_dir / "run.json").exists():
+            summary = summarise(run_dir)
+            if summary.status == "Running" and summary.finished >= done_at_least:
+                return
         time.sleep(0.1)
     raise AssertionError(f"{run_dir.name} did not start running")
 
