@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -109,3 +112,30 @@ def pipeline_drivers(tmp_path: Path) -> Iterator[Path]:
     """For tests that submit pipelines under ``tmp_path``: their drivers are stopped after."""
     yield tmp_path
     stop_pipeline_drivers(tmp_path)
+
+
+@contextmanager
+def tmpfs(folder: Path, options: str) -> Iterator[Path]:
+    """A real tmpfs mounted at ``folder`` (created) with mount ``options``, unmounted after.
+
+    It needs root and ``mount``: the test is skipped, saying why, where they are missing.
+    """
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        # Workers of a killed run may hold files for a moment after their driver ends.
+        deadline = time.monotonic() + 10
+        while subprocess.run(["umount", str(folder)], capture_output=True).returncode != 0:
+            if time.monotonic() > deadline:
+                subprocess.run(["umount", "-l", str(folder)], check=True)
+                break
+            time.sleep(0.2)

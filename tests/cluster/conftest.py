@@ -6,9 +6,10 @@ addresses and swaps 127.0.0.1 for the external address), so these tests run only
 (see the Makefile's ``ray-tests``). Anywhere else they are skipped, with that reason.
 
 The cluster: a head (``--resources='{"head": 1}'``) and a second node started with
-``ray start --address`` (``{"node1": 1}``), each ``ray start --block`` a child of this
-process, with this checkout's ``src`` on the actors' ``PYTHONPATH``. Tests that need a node
-of their own (node failure) add one with :meth:`Cluster.add_node` and kill its raylet.
+``ray start --address`` (``{"node1": 1}``, and one logical GPU), each ``ray start --block``
+a child of this process, with this checkout's ``src`` on the actors' ``PYTHONPATH``. Tests
+that need a node of their own (node failure) add one with :meth:`Cluster.add_node` and kill
+its raylet.
 """
 
 from __future__ import annotations
@@ -83,9 +84,10 @@ class Cluster:
             f"--temp-dir={self.temp_dir / 'ray'}",
         )
 
-    def add_node(self, label: str, expect: int) -> None:
-        """Start a node labelled ``label``; wait until ``expect`` nodes are alive."""
-        self._start(label, f"--address={ADDRESS}")
+    def add_node(self, label: str, expect: int, *args: str) -> None:
+        """Start a node labelled ``label`` (``args``: more ``ray start`` options); wait until
+        ``expect`` nodes are alive."""
+        self._start(label, f"--address={ADDRESS}", *args)
         self.wait_for_nodes(expect)
 
     def wait_for_nodes(self, expect: int, timeout: float = 90.0) -> None:
@@ -151,7 +153,9 @@ def ray_cluster() -> Iterator[Cluster]:
     cluster = Cluster(temp_dir)
     try:
         cluster.start_head()
-        cluster.add_node("node1", expect=2)
+        # One logical GPU: Ray schedules what it is told a node has, so gpus_per_worker is
+        # tested without a device (Ray still sets CUDA_VISIBLE_DEVICES for the actor).
+        cluster.add_node("node1", 2, "--num-gpus=1")
         os.environ["RAY_ADDRESS"] = ADDRESS
         yield cluster
     finally:

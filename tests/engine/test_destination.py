@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 
 from shardrun import ConfigError, ParallelRunConfig, run_parallel
 from shardrun.engine.destination import check_output_location
-from tests.conftest import SCRIPTS, write_inputs
+from tests.conftest import SCRIPTS, tmpfs, write_inputs
 
 
 def config() -> ParallelRunConfig:
@@ -34,20 +33,8 @@ def start(tmp_path: Path, output: Path) -> None:
 @pytest.fixture
 def read_only(tmp_path: Path) -> Iterator[Path]:
     """A real read-only file system (a tmpfs mounted ``ro``), unmounted after the test."""
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here (needs root): {mounted.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "ro", "ro,size=1m") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
 def test_output_that_is_a_file_fails_before_workers_start(tmp_path: Path) -> None:

@@ -17,32 +17,15 @@ from pathlib import Path
 import pytest
 
 from shardrun.workspace.workspace import Workspace
+from tests.conftest import tmpfs
 from tests.test_cli import project, shardrun
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 4 MB tmpfs at ``tmp_path/disk``, unmounted after the test."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs to fill (needs root): {mounted.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "disk", "size=4m") as disk:
         yield disk
-    finally:
-        # Workers of a killed run may hold files for a moment after their driver ends.
-        deadline = time.monotonic() + 10
-        while subprocess.run(["umount", str(disk)], capture_output=True).returncode != 0:
-            if time.monotonic() > deadline:
-                subprocess.run(["umount", "-l", str(disk)], check=True)
-                break
-            time.sleep(0.2)
 
 
 def fill(disk: Path) -> Path:

@@ -115,3 +115,23 @@ def test_a_reader_opens_the_ledger_read_only(tmp_path: Path) -> None:
     finally:
         reader.close()
         ledger.close()
+
+
+def test_a_transaction_abandoned_by_an_interrupt_does_not_wedge_the_ledger(
+    tmp_path: Path,
+) -> None:
+    # A Ctrl-C that lands between BEGIN and the block: the context manager's __exit__ never
+    # runs. The end of the canceled run must still write, and the stale writes must go.
+    ledger = Ledger.open(tmp_path / "l.sqlite")
+    ledger.add_mini_batches(batches(3))
+    abandoned = ledger.transaction()
+    db = abandoned.__enter__()
+    db.execute("UPDATE mini_batches SET state = 'running'")
+    assert ledger.reset_running() == 0  # the stale UPDATE was rolled back first
+    ledger.record([0], [done(0)])
+    # Closing the abandoned block later (its generator collected) rolls back nothing newer.
+    assert abandoned.__exit__(KeyboardInterrupt, KeyboardInterrupt(), None) is False
+    ledger.close()
+    again = Ledger.open(tmp_path / "l.sqlite")
+    counts = again.counts()
+    assert (counts.done, counts.pending, counts.running) == (1, 2, 0)

@@ -25,6 +25,7 @@ from shardrun.workspace.urls import clear_cache, secret_variables
 from shardrun.workspace.workspace import ENV_VAR, Workspace, using
 
 if TYPE_CHECKING:
+    from shardrun.engine.runs import RunResult
     from tests.services import Server
 
 pytest_plugins = ["tests.services"]
@@ -332,14 +333,11 @@ def run(mini_batch):
 """
 
 
-@pytest.mark.service
-def test_a_run_reads_an_azureml_input_as_local_files_and_writes_no_secret(
-    ws: Workspace, azurite: Server, tmp_path: Path
-) -> None:
-    store = register_blob(ws, azurite, unique("run"))
+def debug_run_over(store: Datastore, ws: Workspace, tmp_path: Path, count: int) -> RunResult:
+    """Upload ``count`` small files to ``store`` and run SCRIPT over them with DEBUG logging."""
     images = tmp_path / "images"
     images.mkdir()
-    for index in range(6):
+    for index in range(count):
         (images / f"img{index}.txt").write_text(f"pixels{index}")
     store.upload(images, "images", show_progress=False)
     (tmp_path / "code").mkdir()
@@ -354,6 +352,15 @@ def test_a_run_reads_an_azureml_input_as_local_files_and_writes_no_secret(
     with using(ws):
         result = run_parallel(config, str(store.path("images/")), workspace=ws, show_progress=False)
     assert result.status == "Completed", result.reason
+    return result
+
+
+@pytest.mark.service
+def test_a_run_reads_an_azureml_input_as_local_files_and_writes_no_secret(
+    ws: Workspace, azurite: Server, tmp_path: Path
+) -> None:
+    store = register_blob(ws, azurite, unique("run"))
+    result = debug_run_over(store, ws, tmp_path, 6)
     assert result.output_file is not None
     lines = sorted(result.output_file.read_text().splitlines())
     assert lines == [f"img{i}.txt pixels{i} local=True" for i in range(6)]
@@ -380,23 +387,7 @@ def test_a_run_on_s3_with_debug_logging_writes_no_key_id_nor_secret(
         endpoint_url=moto_s3.url,
         create_if_not_exists=True,
     )
-    images = tmp_path / "images"
-    images.mkdir()
-    for index in range(4):
-        (images / f"img{index}.txt").write_text(f"pixels{index}")
-    store.upload(images, "images", show_progress=False)
-    (tmp_path / "code").mkdir()
-    (tmp_path / "code" / "score.py").write_text(SCRIPT)
-    config = ParallelRunConfig(
-        entry_script="score.py",
-        source_directory=str(tmp_path / "code"),
-        mini_batch_size="2",
-        process_count_per_node=2,
-        logging_level="DEBUG",
-    )
-    with using(ws):
-        result = run_parallel(config, str(store.path("images/")), workspace=ws, show_progress=False)
-    assert result.status == "Completed", result.reason
+    result = debug_run_over(store, ws, tmp_path, 4)
     logs = [p for p in result.run_dir.rglob("*") if p.is_file() and p.suffix in (".txt", ".log")]
     # The logs did record S3 requests, with the key id masked.
     assert any(b"Credential=***" in path.read_bytes() for path in logs)

@@ -155,6 +155,7 @@ class Ledger:
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._db = connection
         self.path = path
+        self._transactions = 0  # transactions begun, to tell an abandoned one from the open one
 
     @classmethod
     def open(cls, path: str | Path, readonly: bool = False) -> Ledger:
@@ -179,12 +180,25 @@ class Ledger:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE … COMMIT``, or ``ROLLBACK`` if the block raises."""
+        """``BEGIN IMMEDIATE … COMMIT``, or ``ROLLBACK`` if the block raises.
+
+        A transaction still open here was abandoned: a Ctrl-C (a ``KeyboardInterrupt`` raised
+        by :class:`~shardrun.engine.signals.Interrupts`) landed between its ``BEGIN`` and the
+        start of its block, or between the end of its block and its ``COMMIT``, where no
+        ``except`` runs. Its block never completed for its caller, so it is rolled back,
+        and the end of a canceled run can still write to the ledger.
+        """
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
         self._db.execute("BEGIN IMMEDIATE")
+        self._transactions += 1
+        mine = self._transactions
         try:
             yield self._db
         except BaseException:
-            self._db.execute("ROLLBACK")
+            # An abandoned block that is closed later must not roll back a newer transaction.
+            if self._db.in_transaction and self._transactions == mine:
+                self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
 
