@@ -105,7 +105,7 @@ class Cluster:
         probe = (
             "import json, ray\n"
             f"ray.init(address={ADDRESS!r}, logging_level='ERROR', log_to_driver=False)\n"
-            "print(json.dumps([sorted(set(n['Resources']) - {'CPU', 'memory', "
+            "print(json.dumps([sorted(set(n['Resources']) - {'CPU', 'GPU', 'memory', "
             "'object_store_memory'}) for n in ray.nodes() if n['Alive']]))\n"
         )
         done = subprocess.run(
