@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import re
-from datetime import datetime
+import textwrap
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,17 @@ from tests.cluster.test_ray_runs import make_inputs, start
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 INTERVAL = 1.0
+SCRIPT = """
+import os, time
+
+def init():
+    print(f"init pid={os.getpid()}")
+    time.sleep(2.5)  # sampled too: the driver sees no worker before init() returns
+
+def run(mini_batch, context):
+    time.sleep(1.5)
+    return [os.path.basename(p) for p in mini_batch]
+"""
 
 
 @pytest.mark.parametrize("shipped", [False, True], ids=["shared-folder", "shipped"])
@@ -26,11 +38,15 @@ def test_each_actor_writes_its_samples_to_its_node_csv(
 ) -> None:
     if shipped:  # one machine shares the run folder: force the path of a node that does not
         monkeypatch.setenv(FORCE, "1")
-    folder = make_inputs(tmp_path, ["sleep 1.5"] * 6)
+    script = tmp_path / "usage_script.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    folder = make_inputs(tmp_path, ["ok"] * 6)
     result = start(
         folder,
         tmp_path,
         RayCompute(address=ADDRESS),
+        entry_script=str(script),
+        source_directory=str(tmp_path),
         node_count=2,
         process_count_per_node=1,
         resource_monitor_interval=INTERVAL,
@@ -56,6 +72,10 @@ def test_each_actor_writes_its_samples_to_its_node_csv(
         span = (max(times) - min(times)).total_seconds()
         # At start, one an interval (also inside run()), at stop; the driver adds none.
         assert 4 <= len(rows) <= span / INTERVAL + 3, (span, rows)
+        system = (logs / "sys" / "worker" / node / f"{process}.txt").read_text()
+        (ready,) = re.findall(r"^(\S+ \S+)\|INFO\|\S+\|init\(\) took", system, re.M)
+        init_end = datetime.strptime(ready, "%Y-%m-%d %H:%M:%S,%f").replace(microsecond=0)
+        assert min(times) < init_end - timedelta(seconds=1), (ready, rows)  # during init()
     # The dashboard's worker table: each actor with its node, PID and memory.
     workers = {(w.node, w.name): w for w in readback.worker_processes(result.run_dir)}
     for (node, process), rows in samples.items():
