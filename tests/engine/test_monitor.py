@@ -14,8 +14,9 @@ import threading
 import time
 from pathlib import Path
 
+from shardrun.engine import readback
 from shardrun.engine.monitor import PERF_COLUMNS, Monitor
-from shardrun.worker.usage import SelfSampler
+from shardrun.worker.usage import SelfSampler, append_rows, perf_path
 from tests.engine.test_runs import MakeInputs, attempts, start
 
 
@@ -129,3 +130,23 @@ def test_processes_appending_to_one_file_write_one_header_and_whole_lines(
     for name in ("process000", "process001", "process002"):
         mine = [int(r["pid"]) for r in rows if r["process"] == name]
         assert mine == list(range(300))  # whole lines, in each writer's order
+
+
+def test_the_dashboard_reader_keeps_apart_workers_of_two_nodes_with_one_pid(
+    tmp_path: Path,
+) -> None:
+    # Ray actors on two machines may have the same PID; node and PID name a process.
+    logs = tmp_path / "logs"
+    for node, process, rss in (("node0", "process000", 111), ("node1", "process001", 222)):
+        system = logs / "sys" / "worker" / node / f"{process}.txt"
+        system.parent.mkdir(parents=True)
+        system.write_text(
+            f"2026-01-01 00:00:00,000|INFO|x|{process} on {node}: pid 4242 starting\n"
+        )
+        row = ("2026-01-01T00:00:01", node, 4242, 12.5, rss * 1_000_000, 9, process)
+        append_rows(perf_path(logs, node), [row])
+    workers = readback.worker_processes(tmp_path)
+    assert [(w.node, w.name, w.pid, w.rss_bytes, w.cpu_percent) for w in workers] == [
+        ("node0", "process000", 4242, 111_000_000, 12.5),
+        ("node1", "process001", 4242, 222_000_000, 12.5),
+    ]
