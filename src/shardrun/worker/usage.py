@@ -12,6 +12,10 @@ Who samples depends on whether the driver can see the worker's process:
   its stop, with a last row then. The rows go where the actor writes its logs: straight
   into the run folder when its node sees it, else into its node-local log folder, shipped
   to the driver with its replies like its other logs (:mod:`shardrun.worker.shipped_logs`).
+  Samples riding on the replies alone would miss an idle actor (it sends none) and come
+  only after a long ``run()``; the thread samples both, the driver makes no extra call, and
+  where the node sees the run folder the rows are there at once (else they arrive with the
+  next reply, as the logs do).
 
 Either way a node's rows go to ``logs/perf/<node>/processes_resource_usage.csv``, one
 header line then one row per sample (:data:`PERF_COLUMNS`); writers of one node append
