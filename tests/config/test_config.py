@@ -75,7 +75,7 @@ def test_defaults_are_azures(src: Path) -> None:
     assert config.append_row_format == "text"
     assert config.append_row_dataframe_header is False
     assert config.mini_batch_format == "pandas"
-    assert config.resource_monitor_interval == 60
+    assert config.resource_monitor_interval == 5
     assert config.parameters == {}
 
 

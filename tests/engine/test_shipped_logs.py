@@ -91,3 +91,24 @@ def test_the_probe_says_whether_the_node_sees_the_run_folder(
     assert not shipped_logs.shares_run_folder(str(tmp_path), token)
     shipped_logs.remove_probe(str(tmp_path))
     assert not (tmp_path / shipped_logs.PROBE).exists()
+
+
+def test_a_shipped_csv_keeps_one_header_line(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    relative = "logs/perf/node0/processes_resource_usage.csv"
+    header = b"time,node,pid,cpu_percent,rss_bytes,num_threads,process\n"
+    first = header + b"2026-01-01T00:00:00,node0,11,0.0,100,3,process000\n"
+    second = header + b"2026-01-01T00:00:01,node0,12,0.0,200,3,process001\n"
+    land(str(run_dir), ((relative, first),))
+    land(str(run_dir), ((relative, second),))  # another actor's file, from its start
+    land(str(run_dir), ((relative, b"2026-01-01T00:00:02,node0,11,5.0,300,3,process000\n"),))
+    assert (run_dir / relative).read_bytes() == (
+        header
+        + b"2026-01-01T00:00:00,node0,11,0.0,100,3,process000\n"
+        + b"2026-01-01T00:00:01,node0,12,0.0,200,3,process001\n"
+        + b"2026-01-01T00:00:02,node0,11,5.0,300,3,process000\n"
+    )
+    log = "logs/user/stdout/node0/process000.stdout.txt"  # other files land as they are
+    land(str(run_dir), ((log, b"same\n"),))
+    land(str(run_dir), ((log, b"same\n"),))
+    assert (run_dir / log).read_bytes() == b"same\nsame\n"

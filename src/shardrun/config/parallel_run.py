@@ -74,7 +74,7 @@ _DEFAULTS: dict[str, Any] = {
     "append_row_format": "text",
     "append_row_dataframe_header": False,
     "mini_batch_format": "pandas",
-    "resource_monitor_interval": 60,
+    "resource_monitor_interval": 5,
 }
 _FIELDS = tuple(_DEFAULTS)
 
@@ -120,8 +120,9 @@ class ParallelRunConfig:
             the text format.
         mini_batch_format: Beyond Azure: tabular mini-batches as ``"pandas"`` DataFrames
             or ``"arrow"`` tables.
-        resource_monitor_interval: Beyond Azure: seconds between CPU/memory samples of the
-            workers; 0 disables.
+        resource_monitor_interval: Beyond Azure: seconds between CPU/memory samples of
+            each worker (default 5), into ``logs/perf/<node>/processes_resource_usage.csv``;
+            0 disables. A sample costs the driver well under a millisecond.
 
     Raises:
         ConfigError: A value is invalid, the entry script does not exist, or a keyword is
@@ -187,7 +188,7 @@ class ParallelRunConfig:
         append_row_format: str | PipelineParameter = "text",
         append_row_dataframe_header: bool | PipelineParameter = False,
         mini_batch_format: str | PipelineParameter = "pandas",
-        resource_monitor_interval: float | PipelineParameter = 60,
+        resource_monitor_interval: float | PipelineParameter = 5,
         **unknown: Any,
     ) -> None:
         given = {name: value for name, value in locals().items() if name in _DEFAULTS}

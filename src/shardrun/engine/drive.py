@@ -115,6 +115,7 @@ def _worker_spec(
         mini_batch_format=config.mini_batch_format,
         input_options=input_options,
         workspace=record["workspace"],
+        resource_monitor_interval=float(config.resource_monitor_interval),
     )
     workers = config.processes_per_node * config.node_count
     policy = Policy(
@@ -143,9 +144,9 @@ def _schedule(
 ) -> tuple[Verdict, list[Any]]:
     """Schedule the planned ledger on ``backend``, whose workers were started already."""
     spec, policy = workers
-    monitor = Monitor(
-        record["run_id"], run_dir / "logs", show_progress, config.resource_monitor_interval
-    )
+    # Workers the driver cannot see sample themselves (spec.resource_monitor_interval).
+    interval = 0.0 if backend.workers_sample_themselves else spec.resource_monitor_interval
+    monitor = Monitor(record["run_id"], run_dir / "logs", show_progress, interval)
     scheduler = Scheduler(ledger, backend, spec, policy, on_progress=monitor)
     with monitor:
         verdict = scheduler.run(start_workers=False)

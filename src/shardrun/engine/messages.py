@@ -167,6 +167,10 @@ class WorkerSpec:
         input_options: Per input name, how the worker reads tabular data.
         mini_batch_format: ``"pandas"`` or ``"arrow"`` for tabular mini-batches.
         workspace: The workspace folder (for ``Model.get_model_path``).
+        resource_monitor_interval: Seconds between a worker's samples of its own CPU and
+            memory, for a backend whose workers sample themselves (Ray; see
+            :mod:`shardrun.worker.usage`); 0: none. Local workers ignore it: the driver
+            samples them.
     """
 
     entry_script: str
@@ -181,3 +185,4 @@ class WorkerSpec:
     input_options: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     mini_batch_format: str = "pandas"
     workspace: str = ""
+    resource_monitor_interval: float = 0.0

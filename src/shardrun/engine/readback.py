@@ -192,8 +192,11 @@ class WorkerProcess:
 
 
 def worker_processes(run_dir: Path) -> list[WorkerProcess]:
-    """Every worker process the run started, from its log and the resource monitor's CSV."""
-    found: dict[int, WorkerProcess] = {}
+    """Every worker process the run started, from its log and the resource monitor's CSV.
+
+    A process is known by its node and PID: Ray actors on two machines may share a PID.
+    """
+    found: dict[tuple[str, int], WorkerProcess] = {}
     for log in sorted((run_dir / "logs" / "sys" / "worker").glob("*/*.txt")):
         text = _tail_text(log)
         start = _STARTING.search(text)
@@ -206,12 +209,12 @@ def worker_processes(run_dir: Path) -> list[WorkerProcess]:
             worker.state, worker.current = "stopped", None
         elif not _alive(worker.pid):
             worker.state, worker.current = "gone", None
-        found[worker.pid] = worker
+        found[worker.node, worker.pid] = worker
     for row in _perf_rows(run_dir):
         try:
-            pid = int(row["pid"])
+            node, pid = row["node"], int(row["pid"])
             worker = found.setdefault(
-                pid, WorkerProcess(row.get("process") or f"pid {pid}", row["node"], pid)
+                (node, pid), WorkerProcess(row.get("process") or f"pid {pid}", node, pid)
             )
             worker.cpu_percent = float(row["cpu_percent"])
             worker.rss_bytes = int(row["rss_bytes"])

@@ -7,6 +7,9 @@ then the result), and a part's encoded bytes go back to the driver with the resu
 of into a spill file on this node, whose disk the driver may not see. When the node does not
 see the run folder either, the actor's logs go to a folder of the node and travel back with
 its replies (:mod:`shardrun.worker.shipped_logs`): every reply ends with a ``Shipment``.
+The driver cannot see the actor's process, so the actor samples its own CPU and memory (a
+:class:`~shardrun.worker.usage.SelfSampler` thread, from ``start`` to ``stop``) into its
+node's ``logs/perf/<node>/processes_resource_usage.csv``, which travels like its logs.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 from shardrun.engine.messages import (
     BatchResult,
@@ -27,6 +31,7 @@ from shardrun.engine.messages import (
 )
 from shardrun.worker.loop import Worker
 from shardrun.worker.shipped_logs import LogShipper, Shipment, shares_run_folder
+from shardrun.worker.usage import SelfSampler, perf_path
 
 
 class _Held:
@@ -65,9 +70,13 @@ class ActorHost:
         self._worker = Worker(spec, slot, node, name, sink=self._sink)
         self._probe = probe
         self._shipper: LogShipper | None = None
+        self._sampler: SelfSampler | None = None
 
     def _logs(self, last: bool = False) -> Shipment:
         """The log bytes to send with this reply (none when the node sees the run folder)."""
+        if last and self._sampler is not None:
+            self._sampler.stop()  # its last row goes with the last logs
+            self._sampler = None
         if self._shipper is None:
             return ()
         sys.stdout.flush()
@@ -87,14 +96,22 @@ class ActorHost:
         gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
         if gpus is not None:
             os.environ["AZ_BATCHAI_GPU_COUNT_FOUND"] = str(len([g for g in gpus.split(",") if g]))
-        spec = self._worker.spec
+        spec, worker = self._worker.spec, self._worker
+        root = spec.run_dir
         if shares_run_folder(spec.run_dir, self._probe):
-            self._worker.redirect_output()
+            worker.redirect_output()
         else:
-            self._shipper = LogShipper(spec.run_dir, self._worker.name)
-            self._worker.redirect_output(str(self._shipper.root))
+            self._shipper = LogShipper(spec.run_dir, worker.name)
+            root = str(self._shipper.root)
+            worker.redirect_output(root)
             note = logging.getLogger("shardrun.worker.loop")  # the worker's sys log
             note.info("logs written in %s and shipped to the driver", self._shipper.root)
+        if spec.resource_monitor_interval > 0:  # init() included
+            path = perf_path(Path(root) / "logs", worker.node)
+            self._sampler = SelfSampler(
+                path, worker.node, worker.name, spec.resource_monitor_interval
+            )
+            self._sampler.start()
         self._worker.prepare_environment()
         event = self._worker.start()
         return event, self._logs(last=isinstance(event, WorkerFailed))

@@ -146,14 +146,23 @@ def _take(root: Path, limit: int) -> list[tuple[str, bytes]]:
 
 
 def land(run_dir: str, shipment: Shipment) -> None:
-    """Append shipped log bytes to their files under the driver's run folder."""
+    """Append shipped log bytes to their files under the driver's run folder.
+
+    A CSV file (the actors' resource samples) keeps one header line: each actor's own file
+    starts with it, and it is dropped when the file it lands in starts with it already.
+    """
     for relative, data in shipment:
         parts = PurePosixPath(relative).parts
         if not parts or parts[0] != "logs" or ".." in parts or relative.startswith("/"):
             continue  # only ever the run's logs folder
         path = Path(run_dir).joinpath(*parts)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "ab") as handle:
+        with open(path, "a+b") as handle:
+            if path.suffix == ".csv" and handle.tell() > 0:
+                handle.seek(0)
+                header = handle.readline()
+                if header.endswith(b"\n") and data.startswith(header):
+                    data = data[len(header) :]
             handle.write(data)
 
 

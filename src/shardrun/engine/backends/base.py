@@ -19,6 +19,12 @@ from shardrun.engine.messages import Event, Task, WorkerSpec
 class Backend(ABC):
     """Runs worker processes for one run."""
 
+    #: Whether the workers sample their own CPU and memory (every
+    #: ``WorkerSpec.resource_monitor_interval`` seconds, see :mod:`shardrun.worker.usage`)
+    #: because the driver cannot see their processes. False: the driver's monitor samples
+    #: them by PID.
+    workers_sample_themselves: bool = False
+
     @abstractmethod
     def start(self, spec: WorkerSpec, workers: int) -> None:
         """Start ``workers`` worker processes, slots ``0 … workers-1``.

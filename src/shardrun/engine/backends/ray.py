@@ -20,7 +20,8 @@ distinct nodes), each bundle holding its node's ``process_count_per_node`` worke
 and ``gpus_per_worker`` GPUs each; Ray sets ``CUDA_VISIBLE_DEVICES``). Nodes are named
 ``node0``, ``node1``… after their bundle; logs go to ``logs/user/…/<node>/``: an actor
 writes them there when its node sees the run folder, else on its node, and ships them back
-with its replies (:mod:`shardrun.worker.shipped_logs`); the driver appends them there.
+with its replies (:mod:`shardrun.worker.shipped_logs`); the driver appends them there. The
+actors sample their own CPU and memory the same way (:mod:`shardrun.worker.usage`).
 
 Data: the driver sends mini-batch descriptors only; each actor reads its own inputs (a folder
 every node sees, or Azure Blob / S3 / GCS). Output comes back through Ray: the actor returns
@@ -96,6 +97,8 @@ class RayBackend(Backend):
         gpus_per_worker: GPUs each actor asks for (Ray sets ``CUDA_VISIBLE_DEVICES``).
         runtime_env: Ray's ``runtime_env`` for the run's actors.
     """
+
+    workers_sample_themselves = True
 
     def __init__(
         self,
