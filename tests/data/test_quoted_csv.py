@@ -359,3 +359,17 @@ def test_cuts_on_any_block_size_read_every_record_once() -> None:
         tables = [read_table(b, dataset.read_options()) for b in plan_tabular(dataset, 500, "x")]
         assert len(tables) > 20
         assert pa.concat_tables(tables).column("id").to_pylist() == list(range(400))
+
+
+def test_a_headerless_file_without_a_final_line_feed(tmp_path: Path) -> None:
+    # The last mini-batch may be one unterminated record: pyarrow cannot count its columns
+    # unless the record ends, so the reader ends it.
+    path = tmp_path / "h.csv"
+    path.write_bytes(b"".join(b'%d,"x\n%d"\n' % (i, i) for i in range(30)) + b'99,"la\nst"')
+    expected = [[i, f"x\n{i}"] for i in range(30)] + [[99, "la\nst"]]
+    for size in range(4, 60, 3):
+        dataset = TabularDataset([str(path)], header=False, support_multi_line=True)
+        batches = list(plan_tabular(dataset, size, "input"))
+        tables = [read_table(b, dataset.read_options()) for b in batches]
+        rows = [[r["Column1"], r["Column2"]] for t in tables for r in t.to_pylist()]
+        assert rows == expected, size

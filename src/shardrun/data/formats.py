@@ -194,6 +194,8 @@ def parse_csv(data: bytes, names: list[str] | None, options: Options) -> Any:
         return _empty(names, types)
     if names is None and not data.strip(b"\r\n\xef\xbb\xbf"):
         return pa.table({})
+    if auto and not data.endswith((b"\n", b"\r")):
+        data += b"\n"  # pyarrow counts the columns of the first row only once it has ended
     read = pcsv.ReadOptions(use_threads=False, column_names=names, autogenerate_column_names=auto)
     parse = pcsv.ParseOptions(delimiter=options.get("separator", ","), newlines_in_values=True)
     strings_null = not options.get("empty_as_string", False)
