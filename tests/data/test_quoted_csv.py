@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import random
 import tempfile
 from collections.abc import Iterator
@@ -28,7 +29,9 @@ from tests.conftest import SCRIPTS
 COMMA = ord(",")
 
 
-def reference_cuts(data: bytes, size: int, delimiter: int = COMMA, header: bool = False) -> list[int]:
+def reference_cuts(
+    data: bytes, size: int, delimiter: int = COMMA, header: bool = False
+) -> list[int]:
     """What :func:`record_starts` must yield, byte by byte in plain Python."""
     starts: list[int] = []
     quotes = 0
@@ -75,7 +78,7 @@ def scan(data: bytes, size: int, block: int, **options: Any) -> list[int]:
 
 def pieces(data: bytes, cuts: list[int]) -> Iterator[bytes]:
     bounds = [0, *cuts, len(data)]
-    for low, high in zip(bounds, bounds[1:], strict=False):
+    for low, high in itertools.pairwise(bounds):
         yield data[low:high]
 
 
@@ -111,9 +114,7 @@ def test_cuts_land_on_record_starts_whatever_the_block_edges(size: int) -> None:
         assert scan(CRAFTED, size, block) == expected, f"block={block}"
     # Every cut follows a CRLF outside quotes; none falls inside a quoted line break.
     assert all(CRAFTED[c - 2 : c] == b"\r\n" for c in expected)
-    assert [row for p in pieces(CRAFTED, expected) for row in parse_all(p)] == parse_all(
-        CRAFTED
-    )
+    assert [row for p in pieces(CRAFTED, expected) for row in parse_all(p)] == parse_all(CRAFTED)
 
 
 def test_a_cut_right_after_a_quoted_line_break_is_not_taken() -> None:
@@ -272,11 +273,12 @@ def test_a_multi_line_csv_is_split_into_many_mini_batches(tmp_path: Path, termin
     for name in expected.column_names:
         assert output.column(name).to_pylist() == expected.column(name).to_pylist(), name
     texts = output.column("text").to_pylist()
-    assert "first line\nsecond line 0" in texts or any("\nsecond line" in t for t in texts)
+    assert any("first line\nsecond line" in t for t in texts)
     assert any("\r\nline break" in t for t in texts)
     # Mini-batches came in order: their indices never decrease down the output.
     order = output.column("batch").to_pylist()
-    assert order == sorted(order) and len(set(order)) > 40
+    assert order == sorted(order)
+    assert len(set(order)) == len(batches)
 
 
 def test_a_stray_quote_reads_the_rest_of_the_file_as_one_mini_batch(tmp_path: Path) -> None:
@@ -289,7 +291,8 @@ def test_a_stray_quote_reads_the_rest_of_the_file_as_one_mini_batch(tmp_path: Pa
     path.write_bytes(data)
     dataset = multi_line(path)
     batches = list(plan_tabular(dataset, 16 << 10, "input"))
-    assert batches[-1].start <= line + 1 < batches[-2].start + (16 << 10) * 2
+    # The last cut is the last record start before the stray quote that a target reached.
+    assert 0 <= line + 1 - batches[-1].start < (16 << 10) + 1000
     assert len(batches) >= 0.9 * (line / (16 << 10))
     tables = [read_table(batch, dataset.read_options()) for batch in batches]
     read = pa.concat_tables(tables)

@@ -159,7 +159,7 @@ def _check_quotes(data: bytes, offset: int, path: str) -> None:
                 f"cannot read {path}: the line at byte {offset} has an odd number of '\"', so "
                 "a quoted field holds a line break (or a quote is stray) and this file cannot "
                 "be split at line breaks; create the dataset with support_multi_line=True to "
-                "read each file whole"
+                "cut it at record starts instead"
             )
         offset += len(line) + 1
 
