@@ -77,22 +77,37 @@ def record_starts(
         block: Bytes read at a time (small in tests, to cut quotes and CRLFs across blocks).
     """
     scan = _Scan(nbytes, size, delimiter, header)
-    # ``data`` is: one byte already scanned (what precedes the first byte to scan; a line
-    # feed before the file), the bytes to scan, and one byte held back so that a quote's
-    # next byte is always there (at the end of the file: a line feed that is not in it).
-    pending = b"\n"
-    origin = -1  # the file offset of data[0]
-    first = True
+    # The buffer holds one byte already scanned (what precedes the first byte to scan; a
+    # line feed before the file), the bytes to scan, and one byte held back so that a
+    # quote's next byte is always there (at the end of the file: a line feed not in it).
+    buffer = bytearray(block + 2)
+    view = memoryview(buffer)
+    buffer[0] = _LF
+    kept = 1
+    origin = -1  # the file offset of buffer[0]
     while scan.target < nbytes:
-        new = handle.read(max(block, 2 * len(_BOM)) if first else block)
-        data = pending + new if new else pending + b"\n"
-        array = np.frombuffer(data, np.uint8)
-        yield from scan.region(array, origin, first=first)
-        if scan.stopped or not new:
+        got = _read_into(handle, view[kept : kept + block])
+        if got:
+            filled = kept + got
+        else:
+            buffer[kept] = _LF
+            filled = kept + 1
+        yield from scan.region(np.frombuffer(buffer, np.uint8, filled), origin)
+        if scan.stopped or not got:
             return
-        first = False
-        origin += len(data) - 2
-        pending = data[-2:]
+        origin += filled - 2
+        buffer[:2] = buffer[filled - 2 : filled]
+        kept = 2
+
+
+def _read_into(handle: IO[bytes], into: memoryview) -> int:
+    """Fill ``into`` from ``handle`` (a short read only at the end); the bytes read."""
+    reader = getattr(handle, "readinto", None)
+    if reader is not None:
+        return int(reader(into) or 0)
+    data = handle.read(len(into))
+    into[: len(data)] = data
+    return len(data)
 
 
 class _Scan:
@@ -101,17 +116,21 @@ class _Scan:
     def __init__(self, nbytes: int, size: int, delimiter: int, header: bool) -> None:
         self.nbytes = nbytes
         self.size = max(size, 1)
-        self.delimiter = delimiter
         self.target = self.size
         self.quotes = 0  # quotes before the current region
         self.header = header  # the first line feed is still to be checked
+        self.head = b""  # the first bytes of the file, up to the length of a BOM
         self.stopped = False
+        self.fits = np.zeros(256, np.bool_)  # bytes that may stand next to a field's quote
+        self.fits[[delimiter, _LF, _CR, _QUOTE]] = True
 
-    def region(self, array: Bytes, origin: int, *, first: bool) -> Iterator[int]:
+    def region(self, array: Bytes, origin: int) -> Iterator[int]:
         """The cuts in ``array[1:-1]`` (file offsets ``origin + 1`` onwards)."""
         end = len(array) - 1
+        if len(self.head) < len(_BOM):
+            self.head += array[1:end][: len(_BOM) - len(self.head)].tobytes()
         quotes = np.flatnonzero(array[1:end] == _QUOTE) + 1
-        limit = self._first_stray(array, quotes, first)
+        limit = self._first_stray(array, quotes, origin)
         if limit < end:
             self.stopped = True
         if self.header:
@@ -142,19 +161,14 @@ class _Scan:
             low = high
         self.quotes += len(quotes)
 
-    def _first_stray(self, array: Bytes, quotes: Indices, first: bool) -> int:
+    def _first_stray(self, array: Bytes, quotes: Indices, origin: int) -> int:
         """The index of the first quote that neither opens nor closes a field (or the end)."""
-        end = len(array) - 1
-        if not quotes.size:
-            return end
-        before = array[quotes - 1]
-        after = array[quotes + 1]
-        if first and array[1 : 1 + len(_BOM)].tobytes() == _BOM:
-            before = np.where(quotes == 1 + len(_BOM), _LF, before)
-        opening = ((self.quotes + np.arange(len(quotes))) & 1) == 0
-        fits_before = (
-            (before == self.delimiter) | (before == _LF) | (before == _CR) | (before == _QUOTE)
-        )
-        fits_after = (after == self.delimiter) | (after == _LF) | (after == _CR) | (after == _QUOTE)
-        bad = np.flatnonzero(np.where(opening, ~fits_before, ~fits_after))
-        return int(quotes[bad[0]]) if bad.size else end
+        first = self.quotes & 1  # the first quote here closes a field when odd
+        opening, closing = quotes[first::2], quotes[1 - first :: 2]
+        before = array[opening - 1]
+        if self.head == _BOM and opening.size and opening[0] + origin == len(_BOM):
+            before[0] = _LF  # a quote right after the BOM opens the first field
+        bad_open = opening[~self.fits[before]]
+        bad_close = closing[~self.fits[array[closing + 1]]]
+        strays = [int(bad[0]) for bad in (bad_open, bad_close) if bad.size]
+        return min(strays, default=len(array) - 1)
