@@ -376,3 +376,40 @@ def test_a_headerless_file_without_a_final_line_feed(tmp_path: Path) -> None:
         tables = [read_table(b, dataset.read_options()) for b in batches]
         rows = [[r["Column1"], r["Column2"]] for t in tables for r in t.to_pylist()]
         assert rows == expected, size
+
+
+class _ReadOnly:
+    """A handle with ``read`` and nothing else (no ``readinto``)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._stream = io.BytesIO(data)
+
+    def read(self, count: int) -> bytes:
+        return self._stream.read(min(count, 3))  # short reads, too
+
+
+def test_a_handle_without_readinto_is_read_with_read() -> None:
+    handle: Any = _ReadOnly(CRAFTED)
+    cuts = list(record_starts(handle, len(CRAFTED), 9, COMMA, block=5))
+    assert cuts == reference_cuts(CRAFTED, 9)
+
+
+def test_a_multi_line_csv_on_an_fsspec_url_is_cut_and_read(tmp_path: Path) -> None:
+    import fsspec
+
+    rows = quoted_rows(3_000)
+    data = write_quoted(tmp_path / "q.csv", rows).read_bytes()
+    memory = fsspec.filesystem("memory")
+    root = f"/quoted-{tmp_path.name}"
+    memory.pipe(f"{root}/q.csv", data)
+    try:
+        dataset = Dataset.Tabular.from_delimited_files(
+            f"memory://{root}/q.csv", support_multi_line=True, empty_as_string=True
+        )
+        batches = list(plan_tabular(dataset, 8 << 10, "input"))
+        assert len(batches) >= 0.9 * len(data) / (8 << 10)
+        assert [b.start for b in batches[1:]] == reference_cuts(data, 8 << 10, header=True)
+        tables = [read_table(b, dataset.read_options()) for b in batches]
+        assert pa.concat_tables(tables).column("id").to_pylist() == list(range(3_000))
+    finally:
+        memory.rm(root, recursive=True)
