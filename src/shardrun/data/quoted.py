@@ -44,8 +44,9 @@ import numpy.typing as npt
 Bytes = npt.NDArray[np.uint8]
 Indices = npt.NDArray[np.intp]
 
-#: Bytes read at a time.
-BLOCK = 16 << 20
+#: Bytes read at a time (a block and its index arrays stay in the CPU caches: with
+#: dense quotes 1 MiB scans about twice as fast as 16 MiB).
+BLOCK = 1 << 20
 #: Bytes searched for line feeds at a time after a target.
 _WINDOW = 1 << 14
 _QUOTE, _LF, _CR = ord('"'), ord("\n"), ord("\r")
