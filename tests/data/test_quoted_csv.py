@@ -168,7 +168,7 @@ def test_nothing_is_cut_at_or_after_the_end() -> None:
 FIELD = st.text(alphabet=st.sampled_from(list('ab",\r\n')), max_size=6)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rows=st.lists(st.lists(FIELD, min_size=2, max_size=2), max_size=12),
     stray=st.lists(st.integers(0, 10_000), max_size=2),
@@ -184,8 +184,9 @@ def test_scan_matches_the_reference_and_pyarrow(
     text = bytes(content)
     size = data.draw(st.integers(1, len(text) + 2), label="size")
     block = data.draw(st.integers(1, len(text) + 2), label="block")
-    cuts = scan(text, size, block)
-    assert cuts == reference_cuts(text, size)
+    header = data.draw(st.booleans(), label="header")
+    cuts = scan(text, size, block, header=header)
+    assert cuts == reference_cuts(text, size, header=header)
     if not stray:  # well-formed: the pieces read as the whole file does
         assert [row for p in pieces(text, cuts) for row in parse_all(p)] == parse_all(text)
 
