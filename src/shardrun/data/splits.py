@@ -137,7 +137,7 @@ def record_ranges(
     (:func:`shardrun.data.quoted.record_starts`). A file that cannot be opened is one range:
     its worker reports why.
     """
-    from shardrun.data.quoted import record_starts
+    from shardrun.data.quoted import record_starts  # numpy: only when a file is scanned
 
     start = 0
     try:
