@@ -43,12 +43,15 @@ def planning(folder: Path, files: int, out: Path) -> dict[str, Any]:
 
 
 def quoted_csv(path: Path, batch: str, batch_bytes: int) -> dict[str, Any]:
-    """Mini-batches planned for the quoted CSV, against file size / mini-batch size."""
+    """Mini-batches planned for the quoted CSV, against file size / mini-batch size, and the
+    planner's speed (it reads the file once to find record starts)."""
     result = _probe(["quoted", str(path), batch], timeout=600)
     size = path.stat().st_size
     result.update(file_bytes=size, expected=size / batch_bytes)
     if "mini_batches" in result:
         result["ratio"] = result["mini_batches"] / (size / batch_bytes)
+    if result.get("seconds"):
+        result["mb_per_second"] = size / 1e6 / result["seconds"]
     return result
 
 

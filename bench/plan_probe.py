@@ -6,7 +6,8 @@ seconds (imports excluded), the mini-batches and the process's peak RSS (imports
 that is the driver's memory).
 
 ``quoted CSV SIZE``: plan a CSV with quoted line breaks (``support_multi_line=True``) and
-print how many mini-batches the planner makes.
+print how many mini-batches the planner makes and the seconds it took (the planner reads
+the file once to find record starts: :mod:`shardrun.data.quoted`).
 
 It uses the engine's planner and ledger directly (``plan_input``, ``Ledger``): the same calls
 ``run_parallel`` makes, without the workers.
@@ -65,7 +66,7 @@ def _peak_rss_mb() -> float:
 
 
 def plan_quoted(csv_file: str, size: str) -> dict[str, float]:
-    """How many mini-batches a quoted-line-break CSV is planned into."""
+    """How many mini-batches a quoted-line-break CSV is planned into, and in what time."""
     from shardrun import Dataset
     from shardrun.engine.partition import plan_input
 

@@ -189,6 +189,8 @@ def compute(
         quoted_note = quoted["error"]
     else:
         quoted_note = f"{quoted['mini_batches']} planned for {quoted['expected']:.1f} expected"
+        if "mb_per_second" in quoted:
+            quoted_note += f", scanned at {quoted['mb_per_second']:,.0f} MB/s"
     figures.append(
         Figure(
             "quoted_csv",

@@ -106,7 +106,7 @@ def test_every_row_comes_out_once_in_order_in_each_format(tmp_path: Path, fmt: s
         assert header == "id,name,price,flag,count,batch,keys,dtypes"
 
 
-def test_quoted_line_breaks_whole_files_or_a_loud_failure(tmp_path: Path) -> None:
+def test_quoted_line_breaks_cut_at_records_or_a_loud_failure(tmp_path: Path) -> None:
     rows = [[i, f'first line {i}\nsecond, "quoted" line'] for i in range(400)]
     for number in range(3):
         path = tmp_path / "data" / f"part-{number}.csv"
@@ -119,7 +119,7 @@ def test_quoted_line_breaks_whole_files_or_a_loud_failure(tmp_path: Path) -> Non
     whole = Dataset.Tabular.from_delimited_files(str(tmp_path / "data"), support_multi_line=True)
     result = start(whole, tmp_path, append_row_format="parquet", mini_batch_size="1KB")
     assert result.status == "Completed", result.reason
-    assert result.total_mini_batches == 3  # never split
+    assert result.total_mini_batches > 3 * 10  # cut at record starts, about 1 KB apart
     frame = output_frame(result, "parquet")
     assert frame["text"].tolist() == [text for _, text in rows] * 3
 

@@ -6,14 +6,16 @@ A tabular mini-batch names a file and a slice of it; the worker reads only that 
   that holds its first byte. So a range that starts inside a record skips to the next line
   (that record belongs to the previous range), and a range reads past ``stop`` to finish
   its last record. The ranges of a file tile it: every record is read exactly once, and the
-  driver never reads a byte. A CSV header is read from the file's first line and applied to
-  every range.
+  driver reads no data (except to cut multi-line CSV, below). A CSV header is read from the
+  file's first line and applied to every range.
 * **Quoted line breaks.** Splitting at line feeds is only right when no quoted field holds
   one. A range of a split file therefore checks that each of its lines has an even number
   of ``"``; if one has not, the mini-batch fails with a :class:`~shardrun.errors.DataError`
-  that names the file, the byte and the fix (``support_multi_line=True``, with which a file
-  is never split). A mini-batch that covers a whole file is parsed by pyarrow with quoted
-  line breaks allowed. Rows are never silently cut in two.
+  that names the file, the byte and the fix (``support_multi_line=True``). With
+  ``support_multi_line=True`` the planner has already cut each range at record starts (one
+  scan of the file, :mod:`shardrun.data.quoted`), so the range is read as planned, without
+  that check; then, and for a mini-batch that covers a whole file, pyarrow parses with
+  quoted line breaks allowed. Rows are never silently cut in two.
 * **Parquet: row groups**, and rows ``[start, stop)`` counted from the first of them when
   one row group is larger than the mini-batch size (read batch by batch, so that only the
   slice is kept).
@@ -157,7 +159,7 @@ def _check_quotes(data: bytes, offset: int, path: str) -> None:
                 f"cannot read {path}: the line at byte {offset} has an odd number of '\"', so "
                 "a quoted field holds a line break (or a quote is stray) and this file cannot "
                 "be split at line breaks; create the dataset with support_multi_line=True to "
-                "read each file whole"
+                "cut it at record starts instead"
             )
         offset += len(line) + 1
 
@@ -192,6 +194,8 @@ def parse_csv(data: bytes, names: list[str] | None, options: Options) -> Any:
         return _empty(names, types)
     if names is None and not data.strip(b"\r\n\xef\xbb\xbf"):
         return pa.table({})
+    if auto and not data.endswith((b"\n", b"\r")):
+        data += b"\n"  # pyarrow counts the columns of the first row only once it has ended
     read = pcsv.ReadOptions(use_threads=False, column_names=names, autogenerate_column_names=auto)
     parse = pcsv.ParseOptions(delimiter=options.get("separator", ","), newlines_in_values=True)
     strings_null = not options.get("empty_as_string", False)
@@ -253,7 +257,8 @@ def _read_text(handle: IO[bytes], path: str, batch: MiniBatch, options: Options)
                 line = _first_line(handle)
             _check_quotes(line, 0, path)
             names = parse_csv(_utf8(line, options), None, options).column_names
-        _check_quotes(data, begin, path)
+        if not options.get("support_multi_line"):
+            _check_quotes(data, begin, path)
         return parse_csv(_utf8(data, options), names, options)
     except DataError:
         raise

@@ -5,11 +5,16 @@ they read their records. Three ways to cut:
 
 =================  ===========================================================================
 by size            CSV / JSON Lines: byte ranges of ``mini_batch_size`` bytes, from the file
-                   sizes alone (the worker aligns them to line boundaries). Parquet: runs of
-                   row groups up to the size, from the footers; a row group larger than the
-                   size becomes row ranges. A mini-batch never spans two files.
-whole files        CSV with ``support_multi_line=True``, or in an encoding where a line feed
-                   is not one byte (utf16, utf32): one mini-batch per file.
+                   sizes alone (the worker aligns them to line boundaries). CSV with
+                   ``support_multi_line=True``: ranges cut at record starts that one
+                   sequential read of each larger file finds (:mod:`shardrun.data.quoted`).
+                   Parquet: runs of row groups up to the size, from the footers; a row group
+                   larger than the size becomes row ranges. A mini-batch never spans two
+                   files.
+whole files        Files in an encoding where a line feed is not one byte (utf16, utf32), or
+                   multi-line CSV that cannot be scanned safely (a delimiter of more than
+                   one byte; a header line with a quoted line break; from a stray quote on,
+                   see :mod:`shardrun.data.quoted`): one mini-batch per file (or its rest).
 by partition key   ``partition_keys``: one mini-batch per distinct combination of key values,
                    with every file that has it; values come from the paths (Hive
                    ``key=value/`` folders or the dataset's ``partition_format``).
@@ -27,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import groupby, islice
 from typing import Protocol
 
-from shardrun.data.formats import SPLITTABLE, open_binary, read_errors
+from shardrun.data.formats import ENCODINGS, SPLITTABLE, open_binary, read_errors
 from shardrun.data.listing import (
     iter_files,
     path_bytes,
@@ -58,11 +63,15 @@ class TableSource(Protocol):
 
     @property
     def support_multi_line(self) -> bool:
-        """Quoted fields may hold line breaks (files are then read whole)."""
+        """Quoted CSV fields may hold line breaks (ranges are then cut at record starts)."""
 
     @property
     def header(self) -> bool:
         """CSV files start with a header line."""
+
+    @property
+    def separator(self) -> str:
+        """The CSV field delimiter (one character)."""
 
 
 class KeySource(Protocol):
@@ -101,13 +110,54 @@ def plan_tabular(
                 )
                 index += 1
         return
-    split = dataset.encoding in SPLITTABLE and not (
-        dataset.format == "csv" and dataset.support_multi_line
-    )
+    split = dataset.encoding in SPLITTABLE
+    delimiter = _delimiter_byte(dataset) if dataset.format == "csv" else None
+    quoted = dataset.format == "csv" and dataset.support_multi_line
     for path, nbytes in files:
-        for start, stop, covered in byte_ranges(nbytes, size, split):
+        if quoted and nbytes > size:
+            ranges = (
+                record_ranges(path, nbytes, size, delimiter, dataset.header)
+                if split and delimiter is not None
+                else byte_ranges(nbytes, size, split=False)
+            )
+        else:
+            ranges = byte_ranges(nbytes, size, split)
+        for start, stop, covered in ranges:
             yield MiniBatch(index, input_name, (path,), -1, covered, dataset.format, start, stop)
             index += 1
+
+
+def record_ranges(
+    path: str, nbytes: int, size: int, delimiter: int, header: bool
+) -> Iterator[tuple[int, int, int]]:
+    """``(start, stop, bytes)`` ranges of a CSV whose quoted fields may hold line breaks,
+    cut at record starts about ``size`` bytes apart (the last ``stop`` is -1).
+
+    The file is read once, sequentially, as the ranges are yielded
+    (:func:`shardrun.data.quoted.record_starts`). A file that cannot be opened is one range:
+    its worker reports why.
+    """
+    from shardrun.data.quoted import record_starts  # numpy: only when a file is scanned
+
+    start = 0
+    try:
+        with open_binary(path) as handle:
+            for cut in record_starts(handle, nbytes, size, delimiter, header=header):
+                yield start, cut, cut - start
+                start = cut
+    except (OSError, EOFError):
+        pass
+    yield start, -1, max(nbytes - start, 0)
+
+
+def _delimiter_byte(dataset: TableSource) -> int | None:
+    """The delimiter's one byte in the files' encoding, or None when it is not one byte."""
+    codec = ENCODINGS.get(dataset.encoding, "utf-8").removesuffix("-sig")
+    try:
+        encoded = dataset.separator.encode(codec)
+    except UnicodeError:
+        return None
+    return encoded[0] if len(encoded) == 1 else None
 
 
 def byte_ranges(nbytes: int, size: int, split: bool = True) -> Iterator[tuple[int, int, int]]:

@@ -56,11 +56,14 @@ class TabularFactory:
             partition_format: Keys in paths, e.g. ``"{store}/{date:yyyy/MM/dd}/*.csv"``;
                 they become string (date: timestamp) columns. Hive ``key=value/`` folders
                 are always understood.
-            support_multi_line: Quoted fields may hold line breaks. Each file is then read
-                whole, as one mini-batch (it cannot be split at line breaks). With False
-                (Azure's default), a quoted line break in a file that is split fails its
-                mini-batch with an error naming the byte, instead of Azure's silently
-                misaligned records; a file that fits one mini-batch is parsed correctly.
+            support_multi_line: Quoted fields may hold line breaks. A run then reads each
+                file larger than the mini-batch size once, sequentially, to find record
+                starts, and cuts it there (:mod:`shardrun.data.quoted`; a file with a quote
+                inside an unquoted field, such as ``5"``, is not cut from that quote on).
+                With False (Azure's default), a quoted line break in a file that is split
+                fails its mini-batch with an error naming the byte, instead of Azure's
+                silently misaligned records; a file that fits one mini-batch is parsed
+                correctly. ``take()``/``skip()`` are not available with True.
             empty_as_string: Keep empty fields as ``""`` in string columns. False (the
                 default): empty fields, and pyarrow's null markers such as ``NA``, are
                 missing values in every column.

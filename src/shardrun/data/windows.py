@@ -17,8 +17,9 @@ only its own slice:
   ``skip + take`` to find where it ends; byte ranges are then clipped to those line
   starts. ``take(10)`` reads a few lines; ``skip(n)`` reads up to record ``n``. Blank
   lines are not records (pyarrow skips them too).
-* Files read whole (CSV with ``support_multi_line=True``, or in ``utf16`` / ``utf32``) hold
-  records that cannot be counted by lines: a window on them is a ConfigError.
+* CSV with ``support_multi_line=True`` (a record may span lines) and files in ``utf16`` /
+  ``utf32`` (read whole) hold records that cannot be counted by lines: a window on them is
+  a ConfigError.
 """
 
 from __future__ import annotations
@@ -166,15 +167,15 @@ def text_bounds(dataset: TableSource, window: Window) -> tuple[Place, Place | No
     the range); a window that ends where a file begins ends at the previous file's end.
 
     Raises:
-        ConfigError: The files are read whole, so records cannot be counted by lines.
+        ConfigError: Records cannot be counted by lines (multi-line CSV, utf16/utf32).
     """
     if dataset.encoding not in SPLITTABLE or (
         dataset.format == "csv" and dataset.support_multi_line
     ):
         raise ConfigError(
-            f"take()/skip() cannot be applied to {dataset!r}: its files are read whole "
-            "(support_multi_line=True, or a utf16/utf32 encoding), so records cannot be "
-            "counted by lines; use Parquet, or select whole files with a glob"
+            f"take()/skip() cannot be applied to {dataset!r}: its records cannot be counted "
+            "by lines (support_multi_line=True lets one span lines; utf16/utf32 files are "
+            "read whole); use Parquet, or select whole files with a glob"
         )
     header = dataset.format == "csv" and dataset.header
     blank = b"\r\n" if dataset.format == "csv" else None  # JSON Lines: any whitespace
