@@ -100,6 +100,7 @@ class Job:
 
     def start(self, **environment: str) -> subprocess.Popen[str]:
         """Start a driver (a fresh run, or a resume once the run exists)."""
+        self.stop_driver()  # the previous driver's pipe is closed, even if it ended by itself
         env = {**os.environ, MARKER: self.marker, **environment}
         self.driver = subprocess.Popen(
             [sys.executable, str(HERE / "driver.py"), json.dumps(self.settings)],
@@ -132,8 +133,12 @@ class Job:
         self.assert_no_orphans(spare=spare)
 
     def stop_driver(self) -> None:
-        if self.driver is not None and self.driver.poll() is None:
+        """Kill the driver if it still runs, and read and close its pipe."""
+        if self.driver is None:
+            return
+        if self.driver.poll() is None:
             self.driver.kill()
+        if self.driver.stdout is not None and not self.driver.stdout.closed:
             self.driver.communicate()
 
     def workers(self) -> list[psutil.Process]:
