@@ -43,7 +43,7 @@ def test_sorting_a_large_listing_does_not_hold_it_in_memory() -> None:
     try:
         previous = ""
         seen = 0
-        for path, _size in sorted_unique((name, 1) for name in names):
+        for path, _size in sorted_unique(((name, 1) for name in names), in_memory=10_000):
             assert path > previous
             previous = path
             seen += 1
@@ -51,8 +51,22 @@ def test_sorting_a_large_listing_does_not_hold_it_in_memory() -> None:
     finally:
         tracemalloc.stop()
     assert seen == count
-    # 200,000 paths as Python strings would take over 14 MB.
+    # 200,000 paths as Python strings would take over 14 MB; 10,000 are held at most.
     assert peak < 8_000_000
+
+
+def test_in_memory_and_on_disk_sorts_give_the_same_order_and_keep_the_first_repeat() -> None:
+    names = [(f"/d/{(n * 7919) % 5000:06d}.png", n) for n in range(5000)]
+    names += [(names[7][0], -1), ("/d/caf\udcff", 1), ("/d/caf\u00e9", 2), ("/d/Z", 3)]
+    in_memory = list(sorted_unique(iter(names)))
+    on_disk = list(sorted_unique(iter(names), chunk=300, in_memory=1000))
+    assert in_memory == on_disk
+    assert len(in_memory) == 5003
+    assert dict(in_memory)[names[7][0]] == 7  # the first of a repeated path stays
+    paths = [path for path, _size in in_memory]
+    assert paths == sorted(paths, key=lambda p: p.encode("utf-8", "surrogateescape"))
+    assert paths[:1] == ["/d/000000.png"]
+    assert paths[-2:] == ["/d/caf\u00e9", "/d/caf\udcff"]
 
 
 # -- any file name, and symbolic link loops (issue 8, item 11) ---------------------------------

@@ -4,7 +4,8 @@
 
     ledger.pending() ─┐                         ┌─> backend.submit(slot, Task)
     retries (deque) ──┴─> _dispatch ────────────┘      (each ready worker: 1 running + prefetch,
-                                                         one submit_many per worker)
+                                                         deeper for short mini-batches
+                                                         (Slot.depth); one submit_many each)
                                                          │
     backend.events(timeout) <────────────────────────────┘
       WorkerReady    → the slot takes tasks
@@ -199,9 +200,9 @@ class Scheduler:
         return Task(batch, tries + 1)
 
     def _dispatch(self) -> None:
-        depth = 1 + self.policy.prefetch
         for number, slot in self.slots.items():
             tasks: list[Task] = []
+            depth = slot.depth(self.policy.prefetch)
             while slot.state == "ready" and len(slot.tasks) < depth:
                 task = self._next_task()
                 if task is None:
@@ -242,6 +243,7 @@ class Scheduler:
             return
         task = slot.tasks.popleft()
         self._last_progress = time.monotonic()
+        slot.note_result(self._last_progress)
         # The next task was queued at the worker: it may start run() without a Started.
         slot.deadline = (
             self._last_progress + self.policy.run_invocation_timeout + STARTED_OPTIONAL_WITHIN
