@@ -38,8 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ALL = ("shardrun", "pool", "dask", "ray_data", "shardrun_ray2")
 ENGINE = ("scheduler", "planning", "startup", "quoted_csv")
 NOTE = (
-    "Measured on a shared 2-core machine under load from other jobs: absolute figures are "
-    "polluted, ratios less so. Re-measure on a quiet machine before quoting."
+    "Ratios are measured in one run on one machine; the machine's CPU count and load average "
+    "are in `machine`. Absolute figures move with the machine and its load, ratios less so."
 )
 
 
@@ -184,7 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.contenders_table(outcomes))
     report.write_json(args.out / "latest.json", sizes, outcomes, engine, figures, NOTE)
-    title = f"throughput, SCALE={sizes.scale:g}, P={sizes.processes} (loaded shared machine)"
+    title = (
+        f"throughput, SCALE={sizes.scale:g}, P={sizes.processes}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} at the end"
+    )
     drawn = report.draw_chart(args.out / "latest.png", outcomes, title, sizes.processes)
     print()
     print(
