@@ -43,6 +43,53 @@ class Figure:
         return {**asdict(self), "status": self.status}
 
 
+Pair = tuple[str, str]  # (contender, workload)
+
+#: The figures that are one outcome's seconds or throughput over another's:
+#: (key, label, top, bottom, of, op, target), in the order of the targets table.
+RATIOS: list[tuple[str, str, Pair, Pair, str, str, float]] = [
+    (
+        "overhead_vs_pool",
+        "overhead: shardrun wall / Pool wall",
+        ("shardrun", "overhead"),
+        ("pool", "overhead"),
+        "seconds",
+        AT_MOST,
+        1.25,
+    ),
+    (
+        "overhead_ray_vs_shardrun",
+        "overhead: Ray Data wall / shardrun wall",
+        ("ray_data", "overhead"),
+        ("shardrun", "overhead"),
+        "seconds",
+        AT_LEAST,
+        5,
+    ),
+    *[
+        (
+            f"{name}_vs_ray",
+            f"{name}: shardrun throughput / Ray Data throughput",
+            ("shardrun", name),
+            ("ray_data", name),
+            "throughput",
+            AT_LEAST,
+            1.3,
+        )
+        for name in ("images", "parquet", "csv")
+    ],
+    (
+        "ray2_vs_local",
+        "images: shardrun on 2-node Ray / shardrun local",
+        ("shardrun_ray2", "images"),
+        ("shardrun", "images"),
+        "throughput",
+        AT_LEAST,
+        0.85,
+    ),
+]
+
+
 class _Outcomes:
     def __init__(self, outcomes: list[Outcome]) -> None:
         self.by = {(o.contender, o.workload): o for o in outcomes}
@@ -50,7 +97,7 @@ class _Outcomes:
     def get(self, contender: str, workload: str) -> Outcome | None:
         return self.by.get((contender, workload))
 
-    def why_not(self, *pairs: tuple[str, str]) -> str:
+    def why_not(self, *pairs: Pair) -> str:
         for contender, workload in pairs:
             o = self.get(contender, workload)
             if o is None:
@@ -59,9 +106,7 @@ class _Outcomes:
                 return f"{contender}: {o.error or 'no time'}"
         return ""
 
-    def ratio(
-        self, top: tuple[str, str], bottom: tuple[str, str], of: str
-    ) -> tuple[float | None, str]:
+    def ratio(self, top: Pair, bottom: Pair, of: str) -> tuple[float | None, str]:
         reason = self.why_not(top, bottom)
         if reason:
             return None, reason
@@ -71,6 +116,13 @@ class _Outcomes:
         x, y = getattr(a, of), getattr(b, of)
         return (x / y if x and y else None), ""
 
+    def figure(
+        self, key: str, label: str, top: Pair, bottom: Pair, of: str, op: str, target: float
+    ) -> Figure:
+        """One row of :data:`RATIOS`, measured."""
+        value, note = self.ratio(top, bottom, of)
+        return Figure(key, label, value, op, target, note=note)
+
 
 def compute(
     outcomes: list[Outcome], engine: dict[str, dict[str, Any]], scale: float, processes: int
@@ -79,28 +131,7 @@ def compute(
     o = _Outcomes(outcomes)
     figures: list[Figure] = []
 
-    value, note = o.ratio(("shardrun", "overhead"), ("pool", "overhead"), "seconds")
-    figures.append(
-        Figure(
-            "overhead_vs_pool",
-            "overhead: shardrun wall / Pool wall",
-            value,
-            AT_MOST,
-            1.25,
-            note=note,
-        )
-    )
-    value, note = o.ratio(("ray_data", "overhead"), ("shardrun", "overhead"), "seconds")
-    figures.append(
-        Figure(
-            "overhead_ray_vs_shardrun",
-            "overhead: Ray Data wall / shardrun wall",
-            value,
-            AT_LEAST,
-            5,
-            note=note,
-        )
-    )
+    figures.extend(o.figure(*row) for row in RATIOS[:2])
     for name in ("images", "parquet", "csv"):
         reason = o.why_not(("shardrun", name), ("raw", name))
         value = None
@@ -120,18 +151,7 @@ def compute(
                 note=reason,
             )
         )
-    for name in ("images", "parquet", "csv"):
-        value, note = o.ratio(("shardrun", name), ("ray_data", name), "throughput")
-        figures.append(
-            Figure(
-                f"{name}_vs_ray",
-                f"{name}: shardrun throughput / Ray Data throughput",
-                value,
-                AT_LEAST,
-                1.3,
-                note=note,
-            )
-        )
+    figures.extend(o.figure(*row) for row in RATIOS[2:5])
 
     missing = {"error": "not measured"}
     sched = engine.get("scheduler", missing)
@@ -201,15 +221,5 @@ def compute(
             note=quoted_note,
         )
     )
-    value, note = o.ratio(("shardrun_ray2", "images"), ("shardrun", "images"), "throughput")
-    figures.append(
-        Figure(
-            "ray2_vs_local",
-            "images: shardrun on 2-node Ray / shardrun local",
-            value,
-            AT_LEAST,
-            0.85,
-            note=note,
-        )
-    )
+    figures.append(o.figure(*RATIOS[5]))
     return figures
