@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from shardrun import ConfigError, ParallelRunConfig, RayCompute, RunResult, run_parallel
-from shardrun.engine.backends import ray_cluster
 from tests.cluster.conftest import ADDRESS
 from tests.conftest import write_inputs
 
@@ -85,6 +84,9 @@ def test_more_gpus_than_the_cluster_has_is_one_config_error(
 ) -> None:
     # Two workers with a whole GPU each, on a cluster with one: the reservation cannot be
     # met. The wait is cut from 120 s to 5 s so that the test does not sit through it.
+    # (Imported here: collecting the Ray tests must not import Ray.)
+    from shardrun.engine.backends import ray_cluster
+
     monkeypatch.setattr(ray_cluster, "PLACEMENT_WAIT", 5.0)
     with pytest.raises(ConfigError, match=r"could not place 2 worker\(s\).*'GPU': 2\.0"):
         start(tmp_path, gpus=1, workers=2)
