@@ -1,9 +1,11 @@
 """``compute_target="ray"`` with no cluster to join: a local Ray instance for a try-out.
 
-The run is driven by a child process of its own, with ``RAY_ADDRESS`` unset and a fresh
-``RAY_TMPDIR`` (so that the session's cluster is not found), as a user's first notebook
-would start it. Ray shuts the instance down when that process ends; whatever of it would
-still run is stopped by PID.
+The run is driven by a child process of its own, as a user's first notebook would start
+it, where the session's cluster cannot be found: ``RAY_ADDRESS`` unset, a fresh
+``RAY_TMPDIR`` (no ``ray_current_cluster`` file) and a PID namespace of its own
+(``unshare -p``: Ray's ``auto`` also looks for a running ``gcs_server`` among the
+processes). Everything the try-out starts ends with that namespace; the test stops it by
+PID.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def test_no_cluster_starts_a_local_instance_says_so_and_runs(tmp_path: Path) -> 
         data=str(tmp_path / "data"), out=str(tmp_path / "out"), ws=str(tmp_path / "ws")
     )
     driver = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(script)],
+        ["unshare", "-p", "-f", "--mount-proc", sys.executable, "-c", textwrap.dedent(script)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -65,7 +67,7 @@ def test_no_cluster_starts_a_local_instance_says_so_and_runs(tmp_path: Path) -> 
     try:
         out, err = driver.communicate(timeout=300)
     finally:
-        _stop_what_is_left(driver, ray_tmp)
+        _stop_what_is_left(driver)
         shutil.rmtree(ray_tmp, ignore_errors=True)
     assert driver.returncode == 0, err[-3000:]
     assert "started a local Ray instance for a try-out" in err
@@ -76,12 +78,11 @@ def test_no_cluster_starts_a_local_instance_says_so_and_runs(tmp_path: Path) -> 
     assert json.loads((run_dir / "run.json").read_text())["backend"] == "ray"
 
 
-def _stop_what_is_left(driver: subprocess.Popen[str], ray_tmp: str) -> None:
-    """Kill the driver if it still runs, then any process of its try-out instance."""
+def _stop_what_is_left(driver: subprocess.Popen[str]) -> None:
+    """Kill the driver's namespace if it still runs (its init, then every process in it)."""
     if driver.poll() is None:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for child in psutil.Process(driver.pid).children(recursive=True):
+                child.kill()
         driver.kill()
         driver.wait()
-    for process in psutil.process_iter(["pid", "cmdline"]):
-        if any(ray_tmp in part for part in process.info["cmdline"] or ()):
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.kill()
