@@ -97,7 +97,9 @@ def test_a_node_removed_mid_run_loses_and_duplicates_no_row(
     tmp_path: Path, ray_cluster: Cluster
 ) -> None:
     ray_cluster.add_node("doomed", expect=3)
-    directives = ["sleep 0.4"] * 30
+    # Long enough that the slot's replacement (a fresh actor: 1-2 s to start) still finds
+    # work once the node is gone, however fast the machine runs the rest.
+    directives = ["sleep 0.4"] * 60
     folder = make_inputs(tmp_path, directives)
     run_dir = tmp_path / "ws" / "runs" / "lose-a-node"
     killed: list[int] = []
