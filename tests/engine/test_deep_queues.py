@@ -56,18 +56,27 @@ def test_killing_workers_that_hold_deep_queues_loses_and_duplicates_no_row(
     thread = threading.Thread(target=killer)
     thread.start()
     try:
-        result = start(tmp_path / "data", tmp_path, run_max_try=2)
+        # Enough tries that no mini-batch fails, however often one is the running task of
+        # a killed worker (its retry goes first, so the next kill may find it again).
+        result = start(tmp_path / "data", tmp_path, run_max_try=100)
     finally:
         done.set()
         thread.join()
     assert len(killed) >= 3, killed
     assert result.status == "Completed", result.reason
+    assert result.failed_items == 0
     assert lines(result) == expected(directives)
     rows = attempts(result)
     lost = [r for r in rows if r["status"] == "WORKER_LOST"]
     assert 1 <= len(lost) <= len(killed)
-    succeeded = [r["mini_batch_id"] for r in rows if r["status"] == "SUCCEEDED"]
-    assert sorted(map(int, succeeded)) == list(range(len(directives)))
+    succeeded = {
+        int(r["mini_batch_id"]): int(r["attempt"]) for r in rows if r["status"] == "SUCCEEDED"
+    }
+    assert sorted(succeeded) == list(range(len(directives)))
+    # Only the running task of a killed worker used a try; the ~30 queued behind it went
+    # back untouched: a mini-batch's successful attempt comes right after its lost ones.
+    for index, attempt in succeeded.items():
+        assert attempt == 1 + sum(int(r["mini_batch_id"]) == index for r in lost), index
     ledger = Ledger.open(result.run_dir / "ledger.sqlite")
     try:
         assert ledger.counts().done == len(directives)
