@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from shardrun.pids import alive
 from shardrun.workspace.urls import clear_cache
 from shardrun.workspace.workspace import Workspace
 
@@ -91,20 +92,12 @@ def stop_pipeline_drivers(root: Path) -> list[int]:
             except ProcessLookupError:
                 break
             deadline = time.monotonic() + grace
-            while time.monotonic() < deadline and _alive(pid):
+            while time.monotonic() < deadline and alive(pid):
                 time.sleep(0.05)
-            if not _alive(pid):
+            if not alive(pid):
                 break
         stopped.append(pid)
     return stopped
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(") ", 1)[1][:1] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.fixture

@@ -72,6 +72,7 @@ RULES = (
         only=("shardrun.config", "shardrun.errors"),
     ),
     Rule("errors imports nothing of shardrun", "shardrun.errors", only=()),
+    Rule("pids imports nothing of shardrun", "shardrun.pids", only=()),
 )
 
 

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
 from shardrun import ConfigError, RayCompute, RunResult, resume, run_parallel
 from shardrun.engine.ledger import Ledger
+from shardrun.pids import alive
 from tests.cluster.conftest import ADDRESS, CLIENT_ADDRESS, Cluster
 from tests.conftest import write_inputs
 from tests.engine.test_runs import attempts, config, expected, lines
@@ -185,16 +185,9 @@ def test_a_hung_run_is_killed_at_the_timeout_with_what_it_started(tmp_path: Path
     assert rows.count(("1", "SUCCEEDED")) == 1
     (sleeper,) = (int(p.name) for p in pids.iterdir())
     deadline = time.monotonic() + 10
-    while _alive(sleeper) and time.monotonic() < deadline:
+    while alive(sleeper) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _alive(sleeper), "the sleep that the hung run() started outlived its actor"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+    assert not alive(sleeper), "the sleep that the hung run() started outlived its actor"
 
 
 def test_a_killed_driver_resumes_on_the_same_cluster_without_duplicates(tmp_path: Path) -> None:

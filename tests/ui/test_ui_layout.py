@@ -5,9 +5,15 @@ from __future__ import annotations
 from tests.test_layout import Rule, _under, broken_rules, import_graph
 
 READS_ONLY = Rule(
-    "the ui wing imports only the read side (engine.history, engine.readback) and errors",
+    "the ui wing imports only the read side (engine.history, engine.readback), errors and pids",
     "shardrun.ui",
-    only=("shardrun.ui", "shardrun.engine.history", "shardrun.engine.readback", "shardrun.errors"),
+    only=(
+        "shardrun.ui",
+        "shardrun.engine.history",
+        "shardrun.engine.readback",
+        "shardrun.errors",
+        "shardrun.pids",
+    ),
 )
 
 

@@ -22,6 +22,7 @@ from shardrun.engine.record import GONE_STATUS as GONE_STATUS
 from shardrun.engine.record import inspect_run as inspect_run  # what `show --json` prints
 from shardrun.engine.record import read_record as read_record
 from shardrun.errors import ConfigError, RunNotFound
+from shardrun.pids import alive
 
 FINAL = ("Completed", "Failed", "Canceled")
 
@@ -103,24 +104,14 @@ def driver_pid(run_dir: Path) -> int | None:
     try:
         table = Path("/proc/locks").read_text()
     except OSError:
-        return written if written and _alive(written) else None
+        return written if written and alive(written) else None
     for line in table.splitlines():
         fields = line.split()
         if len(fields) > 5 and fields[1] == "FLOCK" and fields[5].endswith(f":{inode}"):
             # Forked children may hold the lock on after the driver died: it must be alive.
             holder = int(fields[4])
-            return holder if _alive(holder) else None
+            return holder if alive(holder) else None
     return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def cancel(run_dir: Path) -> int:

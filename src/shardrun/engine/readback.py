@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import sqlite3
 import time
@@ -23,6 +22,7 @@ from typing import Any
 from shardrun.engine.attempts import ATTEMPT_COLUMNS, Attempt, attempt_from_row
 from shardrun.engine.ledger import Counts, Ledger
 from shardrun.errors import ConfigError
+from shardrun.pids import alive
 
 LEDGER = "ledger.sqlite"
 PERF_FILE = "processes_resource_usage.csv"
@@ -207,7 +207,7 @@ def worker_processes(run_dir: Path) -> list[WorkerProcess]:
             worker.current = int(index) if what == "picked" else None
         if f"|{worker.name} stopped" in text:
             worker.state, worker.current = "stopped", None
-        elif not _alive(worker.pid):
+        elif not alive(worker.pid):
             worker.state, worker.current = "gone", None
         found[worker.node, worker.pid] = worker
     for row in _perf_rows(run_dir):
@@ -222,16 +222,6 @@ def worker_processes(run_dir: Path) -> list[WorkerProcess]:
         except (KeyError, ValueError):
             continue
     return sorted(found.values(), key=lambda w: (w.node, w.name))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _perf_rows(run_dir: Path) -> Iterator[dict[str, str]]:

@@ -30,6 +30,7 @@ from typing import Any
 
 from shardrun.engine.writer import atomic_write
 from shardrun.errors import ConfigError, RunNotFound, ShardrunError
+from shardrun.pids import alive
 from shardrun.pipelines.pipeline import Pipeline
 from shardrun.workspace.workspace import Workspace, resolve_workspace
 
@@ -197,8 +198,9 @@ class PipelineRun:
         A driver that died without a verdict makes the run ``Failed``.
         """
         record = self.get_details()
-        status = str(record["status"])
-        if status not in FINAL and not _alive(record.get("pid")):
+        status, pid = str(record["status"]), record.get("pid")
+        # No PID yet: the driver is still starting.
+        if status not in FINAL and isinstance(pid, int) and not alive(pid):
             time.sleep(0.2)  # the driver may have just written its verdict
             record = self.get_details()
             if str(record["status"]) not in FINAL:
@@ -266,7 +268,7 @@ class PipelineRun:
         """Stop the run: the driver cancels the running step cleanly (its workers stop)."""
         record = self.get_details()
         pid = record.get("pid")
-        if record["status"] in FINAL or not isinstance(pid, int) or not _alive(pid):
+        if record["status"] in FINAL or not isinstance(pid, int) or not alive(pid):
             return
         os.kill(pid, signal.SIGTERM)
 
@@ -342,22 +344,6 @@ class OutputData:
             raise FileExistsError(f"{target} is not empty; pass overwrite=True")
         shutil.copytree(self.local_path, target, dirs_exist_ok=True)
         return str(target)
-
-
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int):
-        return True  # not started yet
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (our own child that ended) is not alive
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(") ", 1)[1][:1] != "Z"
-    except OSError:
-        return True
 
 
 def get_pipeline_run(

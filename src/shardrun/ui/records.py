@@ -7,12 +7,12 @@ Everything here reads files; nothing writes (a pipeline run whose driver died re
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from shardrun.engine import history, readback
+from shardrun.pids import alive
 
 
 class PathEscape(LookupError):
@@ -58,21 +58,10 @@ def run_dir(workspace: Path, run_id: str) -> Path:
     return inside(workspace / "runs", found.name)
 
 
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _driven(record: dict[str, Any]) -> dict[str, Any]:
     """Add ``driver_alive``; a live record whose driver died reads ``NotResponding``."""
-    record["driver_alive"] = _alive(record.get("pid"))
+    pid = record.get("pid")
+    record["driver_alive"] = isinstance(pid, int) and alive(pid)
     live = record.get("status") in ("NotStarted", "Running") and "pid" in record
     if live and not record["driver_alive"]:
         record["status"] = history.GONE_STATUS

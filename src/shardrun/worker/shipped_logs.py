@@ -23,6 +23,8 @@ import tempfile
 import uuid
 from pathlib import Path, PurePosixPath
 
+from shardrun.pids import alive
+
 #: The most log bytes one result takes back to the driver (the rest go with the next ones).
 CHUNK = 64 * 1024
 #: Set to 1 to ship the logs even when the node sees the run folder (tests, one machine).
@@ -85,7 +87,7 @@ class LogShipper:
             return claimed
         for folder in sorted(self._runs.iterdir()):
             pid = folder.name.rpartition("-")[2]
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not alive(int(pid)):
                 mine = folder.with_name(f"{folder.name}-{os.getpid()}")
                 with contextlib.suppress(OSError):  # another actor claimed it first
                     folder.rename(mine)
@@ -164,16 +166,6 @@ def land(run_dir: str, shipment: Shipment) -> None:
                 if header.endswith(b"\n") and data.startswith(header):
                     data = data[len(header) :]
             handle.write(data)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 __all__ = ["CHUNK", "FORCE", "LogShipper", "Shipment", "land", "shares_run_folder", "write_probe"]
