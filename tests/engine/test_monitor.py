@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from shardrun.engine import readback
-from shardrun.engine.monitor import PERF_COLUMNS, Monitor
-from shardrun.worker.usage import SelfSampler, append_rows, perf_path
+from shardrun.engine.monitor import Monitor
+from shardrun.worker.usage import PERF_COLUMNS, SelfSampler, append_rows, perf_path
 from tests.engine.test_runs import MakeInputs, attempts, start
 
 

@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from shardrun.engine.reports import write_overview
-from shardrun.worker.usage import PERF_COLUMNS, Row, append_rows, perf_path, sample
+from shardrun.worker.usage import Row, append_rows, perf_path, sample
 
 if TYPE_CHECKING:
     import psutil
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from shardrun.engine.scheduler import Scheduler
 
 OVERVIEW_EVERY = 2.0
-
-__all__ = ["OVERVIEW_EVERY", "PERF_COLUMNS", "Monitor"]
 
 
 class Monitor:

@@ -23,9 +23,9 @@ from shardrun.engine.attempts import ATTEMPT_COLUMNS, Attempt, attempt_from_row
 from shardrun.engine.ledger import Counts, Ledger
 from shardrun.errors import ConfigError
 from shardrun.pids import alive
+from shardrun.worker.usage import PERF_FILE
 
 LEDGER = "ledger.sqlite"
-PERF_FILE = "processes_resource_usage.csv"
 _PICKED = re.compile(r"\|(?:mini-batch (\d+) attempt \d+ (picked|done|failed))")
 _STARTING = re.compile(r"(process\d+) on (\S+): pid (\d+) starting")
 
