@@ -32,19 +32,23 @@ def test_the_notebook_matches_the_script() -> None:
     assert done.returncode == 0, done.stdout
 
 
-@pytest.mark.slow
-@pytest.mark.service
-def test_tutorial_runs_end_to_end(azurite: Server, tmp_path: Path, pipeline_drivers: Path) -> None:
+def copy_examples(tmp_path: Path) -> None:
+    """The tutorial and the mnist example it imports, copied under ``tmp_path/examples``."""
     for example in ("tutorial", "mnist"):
         shutil.copytree(
             ROOT / "examples" / example,
             tmp_path / "examples" / example,
             ignore=shutil.ignore_patterns("build"),
         )
+
+
+def tutorial(tmp_path: Path, azurite: Server, count: int, **extra: str) -> tuple[str, Path]:
+    """Run the copied tutorial script on ``count`` images; its stdout and last result file."""
     env = {
         **os.environ,
         "TUTORIAL_BLOB_ENDPOINT": azurite.blob_endpoint,
-        "TUTORIAL_IMAGE_COUNT": str(COUNT),
+        "TUTORIAL_IMAGE_COUNT": str(count),
+        **extra,
     }
     done = subprocess.run(
         [sys.executable, str(tmp_path / "examples/tutorial/tutorial.py")],
@@ -56,9 +60,15 @@ def test_tutorial_runs_end_to_end(azurite: Server, tmp_path: Path, pipeline_driv
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    out = done.stdout
+    return done.stdout, Path(re.findall(r"results: (\S+)", done.stdout)[-1])
+
+
+@pytest.mark.slow
+@pytest.mark.service
+def test_tutorial_runs_end_to_end(azurite: Server, tmp_path: Path, pipeline_drivers: Path) -> None:
+    copy_examples(tmp_path)
+    out, result_file = tutorial(tmp_path, azurite, COUNT)
     assert f"Prediction has  {COUNT}  rows" in out
-    result_file = Path(re.findall(r"results: (\S+)", out)[-1])
     lines = result_file.read_text().splitlines()
     build = tmp_path / "examples/tutorial/build"
     with open(build / "labels.csv") as handle:
