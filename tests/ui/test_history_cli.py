@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,16 +17,7 @@ from tests.test_cli import project, shardrun
 
 def cli(*args: str, cwd: Path, columns: int = 80) -> subprocess.CompletedProcess[str]:
     """``shardrun ARGS`` with a terminal of ``columns`` columns."""
-    env = {**os.environ, "COLUMNS": str(columns)}
-    return subprocess.run(
-        [sys.executable, "-m", "shardrun", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-    )
+    return shardrun(*args, cwd=cwd, env={"COLUMNS": str(columns)})
 
 
 def start_run(
